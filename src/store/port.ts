@@ -1,0 +1,300 @@
+/**
+ * The profile store port (design.md §3). Two adapters implement it — SQLite (better-sqlite3, the
+ * embedded default) and Postgres (pg) — and one conformance suite (`test/store/conformance.ts`)
+ * runs against both. Everything a caller changes together happens inside `transaction()`, so an
+ * outbox row is committed with the profile change that caused it.
+ *
+ * Times are ISO-8601 strings in UTC; ids are strings. Methods never return adapter-specific types.
+ */
+import type { FieldValues, JsonObject, JsonValue, ProfileId, ProfileKind } from '../core/types.ts';
+
+export interface ProfileRow {
+  id: ProfileId;
+  kind: ProfileKind;
+  createdAt: string;
+  updatedAt: string;
+  /** Set when this profile was merged into another; lookups follow it. */
+  mergedInto: ProfileId | null;
+}
+
+export interface IdentifierRow {
+  type: string;
+  /** Normalised value. */
+  value: string;
+  profileId: ProfileId;
+  source: string;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+export interface TraitRow {
+  profileId: ProfileId;
+  key: string;
+  value: JsonValue;
+  source: string;
+  changedAt: string;
+  /** Incremented on every change of this trait. */
+  version: number;
+}
+
+export interface TraitWrite {
+  key: string;
+  /** `null` deletes the trait (null-deletes semantics, design.md §5). */
+  value: JsonValue;
+  source: string;
+  changedAt: string;
+}
+
+export interface EventRow {
+  messageId: string;
+  profileId: ProfileId;
+  /** identify | track | page | screen | group | alias */
+  type: string;
+  /** Event name for track, page/screen name, else null. */
+  name: string | null;
+  properties: JsonObject;
+  /** Corrected event time (receivedAt − (sentAt − timestamp)). */
+  timestamp: string;
+  receivedAt: string;
+}
+
+export interface MergeRow {
+  fromId: ProfileId;
+  intoId: ProfileId;
+  reason: string;
+  /** What caused it: a messageId, `admin:<who>`, a webhook delivery id. */
+  trigger: string;
+  at: string;
+}
+
+export interface PossibleDuplicateRow {
+  profileA: ProfileId;
+  profileB: ProfileId;
+  /** e.g. `email:ada@example.com shared by two different user_id` */
+  reason: string;
+  at: string;
+}
+
+/** The shadow: the last field values known to be on the CRM record (the merge base). */
+export interface RemoteRecordRow {
+  connector: string;
+  object: string;
+  remoteId: string;
+  profileId: ProfileId;
+  shadow: FieldValues;
+  /** Modified time at the CRM of the state in `shadow`. */
+  remoteChangedAt: string | null;
+  /** Per-field change times at the CRM, where given. */
+  fieldChangedAt: Record<string, string>;
+  syncedAt: string;
+  deleted: boolean;
+}
+
+export type OutboxStatus = 'pending' | 'leased' | 'done' | 'dead';
+
+export interface OutboxRow {
+  id: string;
+  connector: string;
+  object: string;
+  profileId: ProfileId;
+  /** upsert | delete */
+  op: string;
+  /** Fields to write (`to_remote` values), coalesced with later rows for the same record. */
+  fields: FieldValues;
+  status: OutboxStatus;
+  /** Counted attempts (rate-limited attempts are not counted). */
+  attempts: number;
+  nextAt: string;
+  leaseUntil: string | null;
+  leaseOwner: string | null;
+  lastError: string | null;
+  createdAt: string;
+}
+
+export interface OutboxInsert {
+  connector: string;
+  object: string;
+  profileId: ProfileId;
+  op: string;
+  fields: FieldValues;
+  /** Earliest time to send; now when absent. */
+  nextAt?: string;
+}
+
+export interface DeadLetterRow {
+  id: string;
+  outboxId: string;
+  connector: string;
+  object: string;
+  profileId: ProfileId;
+  op: string;
+  fields: FieldValues;
+  /** Error kind and code, e.g. `payload:INVALID_EMAIL`. */
+  reason: string;
+  error: string;
+  attempts: number;
+  createdAt: string;
+  replayedAt: string | null;
+}
+
+export interface CursorRow {
+  connector: string;
+  object: string;
+  value: string;
+  updatedAt: string;
+}
+
+export interface SyncRunRow {
+  id: string;
+  connector: string;
+  object: string;
+  direction: 'pull' | 'push' | 'both';
+  trigger: string;
+  status: 'running' | 'succeeded' | 'failed' | 'partial';
+  startedAt: string;
+  finishedAt: string | null;
+  /** created/updated/skipped/failed, apiCalls, conflicts, … */
+  counts: Record<string, number>;
+  mappingVersion: string | null;
+  error: string | null;
+}
+
+export interface ConflictRow {
+  id: string;
+  connector: string;
+  object: string;
+  profileId: ProfileId;
+  remoteId: string | null;
+  field: string;
+  profileValue: JsonValue;
+  remoteValue: JsonValue;
+  baseValue: JsonValue;
+  rule: string;
+  /** `profile` | `remote` | `review` (parked) */
+  resolution: string;
+  at: string;
+  resolvedAt: string | null;
+}
+
+export interface MappingVersionRow {
+  connector: string;
+  object: string;
+  hash: string;
+  loadedAt: string;
+}
+
+/** Operations valid inside a transaction. All reads see the transaction's own writes. */
+export interface StoreTx {
+  // profiles
+  createProfile(kind: ProfileKind, at: string): Promise<ProfileRow>;
+  getProfile(id: string): Promise<ProfileRow | null>;
+  /** Follows `mergedInto` to the live profile; null if the id is unknown. */
+  resolveProfile(id: string): Promise<ProfileRow | null>;
+  touchProfile(id: ProfileId, at: string): Promise<void>;
+  /** Ids of profiles merged into this one, directly or transitively. */
+  mergedFrom(id: ProfileId): Promise<ProfileId[]>;
+
+  // identifiers
+  findIdentifiers(keys: { type: string; value: string }[]): Promise<IdentifierRow[]>;
+  listIdentifiers(profileId: ProfileId): Promise<IdentifierRow[]>;
+  /** Inserts, or bumps `lastSeen` when (type, value) already belongs to this profile. */
+  addIdentifier(row: Omit<IdentifierRow, 'firstSeen' | 'lastSeen'> & { at: string }): Promise<void>;
+  removeIdentifier(type: string, value: string): Promise<void>;
+
+  // traits
+  getTraits(profileId: ProfileId): Promise<TraitRow[]>;
+  /** Applies writes; a `null` value deletes the trait. Returns the rows as stored (deleted ones omitted). */
+  writeTraits(profileId: ProfileId, writes: TraitWrite[]): Promise<TraitRow[]>;
+
+  // events
+  /** Appends; returns false (and stores nothing) when `messageId` is already stored. */
+  insertEvent(row: EventRow): Promise<boolean>;
+  hasEvent(messageId: string): Promise<boolean>;
+  listEvents(profileId: ProfileId, limit: number): Promise<EventRow[]>;
+
+  // merges
+  /**
+   * Moves identifiers, traits (newer `changedAt` wins per key), events and remote records from
+   * `fromId` into `intoId`, sets `fromId.mergedInto`, and records the merge row.
+   */
+  mergeProfiles(merge: MergeRow): Promise<void>;
+  listMerges(profileId: ProfileId): Promise<MergeRow[]>;
+  countMerges(profileId: ProfileId): Promise<number>;
+  recordPossibleDuplicate(row: PossibleDuplicateRow): Promise<void>;
+  listPossibleDuplicates(limit: number): Promise<PossibleDuplicateRow[]>;
+
+  // remote records (shadows)
+  getRemoteRecord(connector: string, object: string, remoteId: string): Promise<RemoteRecordRow | null>;
+  findRemoteRecordsByProfile(connector: string, object: string, profileId: ProfileId): Promise<RemoteRecordRow[]>;
+  upsertRemoteRecord(row: RemoteRecordRow): Promise<void>;
+  /** Re-keys a shadow when the CRM moved the record (merge, lead conversion). */
+  moveRemoteRecord(connector: string, object: string, fromId: string, toId: string): Promise<void>;
+
+  // outbox
+  enqueueOutbox(rows: OutboxInsert[]): Promise<OutboxRow[]>;
+
+  // cursors
+  getCursor(connector: string, object: string): Promise<CursorRow | null>;
+  setCursor(connector: string, object: string, value: string, at: string): Promise<void>;
+
+  // conflicts
+  insertConflict(row: Omit<ConflictRow, 'id'>): Promise<ConflictRow>;
+
+  // webhooks
+  /** Records a delivery; false when (source, deliveryId) was seen before (a duplicate). */
+  recordWebhookReceipt(source: string, deliveryId: string, at: string): Promise<boolean>;
+}
+
+export interface ClaimOptions {
+  /** Who claims (process/worker id); a lease held by another owner is not stolen before it ends. */
+  owner: string;
+  limit: number;
+  leaseMs: number;
+  now: string;
+  connector?: string;
+  object?: string;
+}
+
+/** The store: transactions plus operations that run on their own. */
+export interface ProfileStore {
+  /** `sqlite` or `postgres`. */
+  readonly dialect: 'sqlite' | 'postgres';
+
+  /** Applies pending versioned migrations; returns the versions applied now. */
+  migrate(): Promise<number[]>;
+
+  /**
+   * Runs `fn` in one transaction: all of it commits, or none. On Postgres it retries serialisation
+   * failures; on SQLite transactions are serialised in-process.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+
+  /** A read-only view outside any explicit transaction (each call is its own statement). */
+  read(): StoreTx;
+
+  // outbox workers (each call is its own transaction)
+  /** Claims due rows (`FOR UPDATE SKIP LOCKED` on Postgres, a lease on SQLite), oldest first. */
+  claimOutbox(options: ClaimOptions): Promise<OutboxRow[]>;
+  completeOutbox(id: string, owner: string): Promise<void>;
+  /** Releases a claimed row for a later attempt; `countAttempt` false for rate-limited attempts. */
+  retryOutbox(id: string, owner: string, nextAt: string, error: string, countAttempt: boolean): Promise<void>;
+  deadLetterOutbox(id: string, owner: string, reason: string, error: string, at: string): Promise<DeadLetterRow>;
+  pendingOutboxCount(connector?: string): Promise<number>;
+  listDeadLetters(options: { limit: number; connector?: string; includeReplayed?: boolean }): Promise<DeadLetterRow[]>;
+  /** Re-enqueues dead letters (all unreplayed when `ids` is empty); returns how many. */
+  replayDeadLetters(ids: string[], at: string): Promise<number>;
+
+  // runs, conflicts, mappings
+  startSyncRun(row: Omit<SyncRunRow, 'id' | 'finishedAt' | 'status' | 'error'>): Promise<SyncRunRow>;
+  finishSyncRun(id: string, update: Pick<SyncRunRow, 'status' | 'counts' | 'error' | 'finishedAt'>): Promise<void>;
+  listSyncRuns(limit: number): Promise<SyncRunRow[]>;
+  listConflicts(options: { limit: number; unresolvedOnly?: boolean }): Promise<ConflictRow[]>;
+  recordMappingVersion(row: MappingVersionRow): Promise<void>;
+
+  // leases (one scheduler runner per job across processes)
+  /** Takes or renews the named lease for `owner` until `until`; false if another owner holds it. */
+  acquireLease(name: string, owner: string, until: string, now: string): Promise<boolean>;
+  releaseLease(name: string, owner: string): Promise<void>;
+
+  close(): Promise<void>;
+}
