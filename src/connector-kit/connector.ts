@@ -189,6 +189,8 @@ export interface QuotaState {
   windowResetMs?: number;
   dailyRemaining?: number;
   dailyLimit?: number;
+  /** ms until the daily quota resets, if the CRM says (else the engine assumes the next UTC midnight). */
+  dailyResetMs?: number;
 }
 
 export interface Connector {

@@ -209,6 +209,12 @@ export interface StoreTx {
   // events
   /** Appends; returns false (and stores nothing) when `messageId` is already stored. */
   insertEvent(row: EventRow): Promise<boolean>;
+  /**
+   * Appends many events in as few statements as the dialect allows (one multi-row INSERT on
+   * Postgres). `result[i]` is false when `rows[i].messageId` was already stored or appeared earlier
+   * in `rows`.
+   */
+  insertEvents(rows: EventRow[]): Promise<boolean[]>;
   hasEvent(messageId: string): Promise<boolean>;
   listEvents(profileId: ProfileId, limit: number): Promise<EventRow[]>;
 
@@ -227,6 +233,12 @@ export interface StoreTx {
   getRemoteRecord(connector: string, object: string, remoteId: string): Promise<RemoteRecordRow | null>;
   findRemoteRecordsByProfile(connector: string, object: string, profileId: ProfileId): Promise<RemoteRecordRow[]>;
   upsertRemoteRecord(row: RemoteRecordRow): Promise<void>;
+  /**
+   * Shadows of one connector object in `remoteId` order, paged, for the sync engine's reconciliation
+   * pass (finding deletes a pull did not report). Optional until both adapters implement it; the
+   * engine skips delete detection without it.
+   */
+  listRemoteRecords?(connector: string, object: string, options: { afterRemoteId?: string; limit: number; includeDeleted?: boolean }): Promise<RemoteRecordRow[]>;
   /** Re-keys a shadow when the CRM moved the record (merge, lead conversion). */
   moveRemoteRecord(connector: string, object: string, fromId: string, toId: string): Promise<void>;
 

@@ -28,6 +28,8 @@ export interface SandboxBehaviour {
   restore?(state: unknown): void;
   /** Waits until queued webhooks are delivered (tests, demo). */
   drainWebhooks?(timeoutMs?: number): Promise<void>;
+  /** CRM-specific figures merged into the `/_sandbox/stats` body (records written, webhooks). */
+  extraStats?(): Record<string, unknown>;
   close?(): void;
 }
 
@@ -144,12 +146,13 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     return undefined;
   });
 
-  app.get('/_sandbox/stats', async (): Promise<SandboxStats> => ({
+  app.get('/_sandbox/stats', async (): Promise<SandboxStats & Record<string, unknown>> => ({
     calls: counters.calls,
     totalCalls: counters.totalCalls,
     rateLimited: counters.rateLimited,
     faultsInjected: counters.faultsInjected,
     records: behaviour().recordCounts(),
+    ...(behaviour().extraStats?.() ?? {}),
   }));
 
   const badRequest = (reply: FastifyReply, error: z.ZodError) =>

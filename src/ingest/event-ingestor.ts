@@ -1,0 +1,213 @@
+/**
+ * The ingest pipeline behind the Segment-compatible routes: for each validated event, inside one
+ * group-commit transaction shared with concurrent requests —
+ *
+ * 1. dedupe on `messageId` (an event already stored is answered as stored, and changes nothing);
+ * 2. correct the client clock skew (`receivedAt − (sentAt − timestamp)`);
+ * 3. resolve identity: the person from `userId`/`anonymousId`/emails/`externalIds`, and for `group`
+ *    the account from `groupId` (design.md §5); `alias` joins `previousId` to `userId`;
+ * 4. write identify traits to the person and group traits to the account, with provenance
+ *    (source `event`, changedAt = corrected timestamp; a stored value that changed later is kept,
+ *    so late-arriving events never overwrite newer facts; a `null` trait deletes it);
+ * 5. append the event (`events` table) to the person's profile;
+ * 6. call `onProfilesChanged(tx, ids)` once per transaction with every profile created, merged into,
+ *    or whose traits changed — in the same transaction, so the sync engine's outbox rows commit with
+ *    the change that caused them.
+ *
+ * Every caller is answered after the COMMIT of the transaction holding its events.
+ */
+import type { Identifier, JsonObject, JsonValue, ProfileId, ProfileKind } from '../core/types.ts';
+import type { ProfileStore, StoreTx, TraitWrite } from '../store/port.ts';
+import { correctTimestamp } from './correct-timestamp.ts';
+import { EVENT_SOURCE, extractIdentifiers } from './extract-identifiers.ts';
+import { GroupCommitter, type Outcome } from './group-committer.ts';
+import type { IngestEvent } from './validate-events.ts';
+
+/** What ingest needs from the identity resolver (src/identity's `IdentityResolver` satisfies it). */
+export interface IdentityPort {
+  resolve(
+    tx: StoreTx,
+    request: { kind: ProfileKind; identifiers: Identifier[]; at: string; trigger: string },
+  ): Promise<{ profileId: ProfileId | null; created: boolean; mergedFrom: readonly ProfileId[]; issues: readonly unknown[] }>;
+}
+
+/** Called inside the ingest transaction with the ids of profiles that changed (created, merged into, traits). */
+export type ProfilesChangedHook = (tx: StoreTx, profileIds: ProfileId[]) => Promise<void>;
+
+export type EventStatus = 'stored' | 'duplicate' | 'unresolved';
+
+/** What happened to one event. */
+export interface EventOutcome {
+  /**
+   * `stored`; `duplicate` (its messageId was stored before — nothing changed); `unresolved` (no
+   * usable identifier, e.g. only blocked values like `anonymous`: nothing stored, reported in `issues`).
+   */
+  status: EventStatus;
+  profileId: ProfileId | null;
+  /** Identity notes (blocked values, possible duplicates, caps), as the resolver reported them. */
+  issues: string[];
+}
+
+export interface EventIngestorOptions {
+  store: ProfileStore;
+  identity: IdentityPort;
+  onProfilesChanged?: ProfilesChangedHook;
+  /** Group commit wait, ms. Default 0 (requests of the same event-loop turn share a transaction). */
+  maxWaitMs?: number;
+  /** Most events per transaction. Default 2000. */
+  maxEvents?: number;
+  /** Metrics hooks. */
+  onEvent?: (type: string, status: EventStatus | 'failed') => void;
+  onFlush?: (events: number, durationMs: number, committed: boolean) => void;
+}
+
+interface Item {
+  event: IngestEvent;
+  receivedAt: string;
+}
+
+export class EventIngestor {
+  private readonly committer: GroupCommitter<Item, EventOutcome>;
+  private hook: ProfilesChangedHook | undefined;
+
+  constructor(private readonly options: EventIngestorOptions) {
+    this.hook = options.onProfilesChanged;
+    this.committer = new GroupCommitter<Item, EventOutcome>((items) => this.commit(items), {
+      maxWaitMs: options.maxWaitMs ?? 0,
+      maxItems: options.maxEvents ?? 2000,
+      ...(options.onFlush === undefined ? {} : { onFlush: options.onFlush }),
+    });
+  }
+
+  /** Sets (or replaces) the hook called inside each ingest transaction; the sync engine uses it for outbox rows. */
+  setProfilesChangedHook(hook: ProfilesChangedHook | undefined): void {
+    this.hook = hook;
+  }
+
+  /**
+   * Stores `events` (received at `receivedAt`, ISO-8601) and resolves after the transaction holding
+   * them committed: one outcome per event, in order. A failed outcome means that event is NOT stored.
+   */
+  async ingest(events: IngestEvent[], receivedAt: string): Promise<Outcome<EventOutcome>[]> {
+    const outcomes = await this.committer.submit(events.map((event) => ({ event, receivedAt })));
+    if (this.options.onEvent !== undefined) {
+      outcomes.forEach((o, i) => this.options.onEvent?.((events[i] as IngestEvent).type, o.ok ? o.value.status : 'failed'));
+    }
+    return outcomes;
+  }
+
+  /** Waits for queued events to commit and refuses new ones. */
+  close(): Promise<void> {
+    return this.committer.close();
+  }
+
+  private commit(items: Item[]): Promise<EventOutcome[]> {
+    return this.options.store.transaction(async (tx) => {
+      const changed = new Set<ProfileId>();
+      const seen = new Set<string>();
+      const outcomes: EventOutcome[] = [];
+      for (const item of items) outcomes.push(await this.apply(tx, item, changed, seen));
+      if (changed.size > 0 && this.hook !== undefined) await this.hook(tx, [...changed]);
+      return outcomes;
+    });
+  }
+
+  private async apply(tx: StoreTx, { event, receivedAt }: Item, changed: Set<ProfileId>, seen: Set<string>): Promise<EventOutcome> {
+    // `seen` catches a duplicate inside this transaction without a query.
+    if (seen.has(event.messageId) || (await tx.hasEvent(event.messageId))) {
+      return { status: 'duplicate', profileId: null, issues: [] };
+    }
+    seen.add(event.messageId);
+    const at = correctTimestamp({ timestamp: event.timestamp, sentAt: event.sentAt, receivedAt });
+    const ids = extractIdentifiers(event);
+    const issues: string[] = [];
+    const person = [...ids.person];
+    if (ids.previousId !== null) {
+      const known = await tx.findIdentifiers([{ type: 'user_id', value: ids.previousId }]);
+      person.push({ type: known.length > 0 ? 'user_id' : 'anonymous_id', value: ids.previousId, source: EVENT_SOURCE });
+    }
+
+    const personProfile = await this.resolve(tx, 'person', person, at, event.messageId, changed, issues);
+    let accountProfile: ProfileId | null = null;
+    if (event.type === 'group') {
+      accountProfile = await this.resolve(tx, 'account', ids.account, at, event.messageId, changed, issues);
+      if (accountProfile !== null && event.traits !== null) {
+        if (await writeEventTraits(tx, accountProfile, event.traits, at)) changed.add(accountProfile);
+      }
+    }
+    if (event.type === 'identify' && personProfile !== null && event.traits !== null) {
+      if (await writeEventTraits(tx, personProfile, event.traits, at)) changed.add(personProfile);
+    }
+
+    const owner = personProfile ?? accountProfile;
+    if (owner === null) return { status: 'unresolved', profileId: null, issues };
+    const inserted = await tx.insertEvent({
+      messageId: event.messageId,
+      profileId: owner,
+      type: event.type,
+      name: event.name,
+      properties: event.properties,
+      timestamp: at,
+      receivedAt,
+    });
+    return { status: inserted ? 'stored' : 'duplicate', profileId: owner, issues };
+  }
+
+  private async resolve(
+    tx: StoreTx,
+    kind: ProfileKind,
+    identifiers: Identifier[],
+    at: string,
+    trigger: string,
+    changed: Set<ProfileId>,
+    issues: string[],
+  ): Promise<ProfileId | null> {
+    if (identifiers.length === 0) return null;
+    const result = await this.options.identity.resolve(tx, { kind, identifiers, at, trigger });
+    for (const issue of result.issues) issues.push(describeIssue(issue));
+    if (result.profileId !== null && (result.created || result.mergedFrom.length > 0)) changed.add(result.profileId);
+    return result.profileId;
+  }
+}
+
+function describeIssue(issue: unknown): string {
+  if (typeof issue === 'string') return issue;
+  if (typeof issue === 'object' && issue !== null) {
+    const { code, message } = issue as { code?: unknown; message?: unknown };
+    if (typeof message === 'string') return typeof code === 'string' ? `${code}: ${message}` : message;
+  }
+  return JSON.stringify(issue);
+}
+
+/**
+ * Writes event traits with provenance. A key whose stored value changed later than `at` (per its
+ * `changedAt`) is left alone; an unchanged value is not rewritten (no version bump). Returns
+ * whether anything was written.
+ */
+async function writeEventTraits(tx: StoreTx, profileId: ProfileId, traits: JsonObject, at: string): Promise<boolean> {
+  const keys = Object.keys(traits);
+  if (keys.length === 0) return false;
+  const current = new Map((await tx.getTraits(profileId)).map((t) => [t.key, t]));
+  const atMs = Date.parse(at);
+  const writes: TraitWrite[] = [];
+  for (const key of keys) {
+    const value = traits[key] as JsonValue;
+    const stored = current.get(key);
+    if (stored === undefined) {
+      if (value !== null) writes.push({ key, value, source: EVENT_SOURCE, changedAt: at });
+      continue;
+    }
+    if (Date.parse(stored.changedAt) > atMs) continue;
+    if (jsonEqual(stored.value, value)) continue;
+    writes.push({ key, value, source: EVENT_SOURCE, changedAt: at });
+  }
+  if (writes.length === 0) return false;
+  await tx.writeTraits(profileId, writes);
+  return true;
+}
+
+function jsonEqual(a: JsonValue, b: JsonValue): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}

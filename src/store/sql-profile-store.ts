@@ -1,0 +1,274 @@
+import { CrmhubError } from '../connector-kit/errors.ts';
+import { newId } from './ids.ts';
+import { MIGRATIONS } from './migrations/index.ts';
+import type {
+  ClaimOptions,
+  ConflictRow,
+  DeadLetterRow,
+  MappingVersionRow,
+  OutboxRow,
+  ProfileStore,
+  StoreTx,
+  SyncRunRow,
+} from './port.ts';
+import { toConflict, toDeadLetter, toOutbox, toSyncRun } from './row-mappers.ts';
+import type { SqlExecutor, SqlParam } from './sql-executor.ts';
+import { type Dialect, SqlStoreTx } from './sql-store-tx.ts';
+import { int, iso, placeholders } from './sql-values.ts';
+
+/**
+ * What both adapters share: everything above "run this in a transaction on a connection". The
+ * adapters supply the connection handling ({@link SqlProfileStore.withTx}, {@link SqlProfileStore.readExecutor})
+ * and the dialect-specific bits (migration lock, claim query).
+ */
+export abstract class SqlProfileStore implements ProfileStore {
+  abstract readonly dialect: Dialect;
+
+  /** Runs `fn` in one transaction on one connection. */
+  protected abstract withTx<T>(fn: (db: SqlExecutor) => Promise<T>): Promise<T>;
+  /** A connection for reads outside a transaction. */
+  protected abstract readExecutor(): SqlExecutor;
+  /** Serialises migrators across processes (Postgres advisory lock; SQLite's write lock suffices). */
+  protected abstract lockForMigration(db: SqlExecutor): Promise<void>;
+  abstract close(): Promise<void>;
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.withTx((db) => fn(new SqlStoreTx(db, this.dialect)));
+  }
+
+  read(): StoreTx {
+    return new SqlStoreTx(this.readExecutor(), this.dialect);
+  }
+
+  async migrate(): Promise<number[]> {
+    return this.withTx(async (db) => {
+      await db.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+      await this.lockForMigration(db);
+      const done = new Set((await db.all('SELECT version FROM schema_migrations')).map((r) => int(r, 'version')));
+      const applied: number[] = [];
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        for (const statement of this.dialect === 'sqlite' ? m.sqlite : m.postgres) await db.run(statement);
+        await db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+          m.version,
+          m.name,
+          new Date().toISOString(),
+        ]);
+        applied.push(m.version);
+      }
+      return applied;
+    });
+  }
+
+  // ---- outbox workers ----------------------------------------------------------------------
+
+  /** The dialect's claim statement: picks due rows and leases them, returning the claimed rows. */
+  protected claimSql(where: string): string {
+    return `UPDATE outbox SET status = 'leased', lease_until = ?, lease_owner = ?
+            WHERE id IN (SELECT id FROM outbox WHERE ${where} ORDER BY created_at, id LIMIT ?)
+            RETURNING *`;
+  }
+
+  async claimOutbox(options: ClaimOptions): Promise<OutboxRow[]> {
+    const now = iso(options.now);
+    const until = new Date(Date.parse(now) + options.leaseMs).toISOString();
+    // Due: pending and its time has come, or leased by a worker whose lease ran out (crashed).
+    let where = `((status = 'pending' AND next_at <= ?) OR (status = 'leased' AND lease_until <= ?))`;
+    const params: SqlParam[] = [until, options.owner, now, now];
+    if (options.connector !== undefined) {
+      where += ' AND connector = ?';
+      params.push(options.connector);
+    }
+    if (options.object !== undefined) {
+      where += ' AND object = ?';
+      params.push(options.object);
+    }
+    params.push(options.limit);
+    const rows = await this.withTx((db) => db.all(this.claimSql(where), params));
+    return rows.map(toOutbox).sort((a, b) => (a.createdAt === b.createdAt ? (a.id < b.id ? -1 : 1) : a.createdAt < b.createdAt ? -1 : 1));
+  }
+
+  /** @throws CrmhubError `conflict`/`OUTBOX_LEASE_LOST` when `owner` no longer holds the row. */
+  async completeOutbox(id: string, owner: string): Promise<void> {
+    const changed = await this.withTx((db) =>
+      db.run(
+        `UPDATE outbox SET status = 'done', lease_until = NULL, lease_owner = NULL
+         WHERE id = ? AND lease_owner = ? AND status = 'leased'`,
+        [id, owner],
+      ),
+    );
+    if (changed === 0) throw leaseLost(id);
+  }
+
+  /** @throws CrmhubError `conflict`/`OUTBOX_LEASE_LOST` when `owner` no longer holds the row. */
+  async retryOutbox(id: string, owner: string, nextAt: string, error: string, countAttempt: boolean): Promise<void> {
+    const changed = await this.withTx((db) =>
+      db.run(
+        `UPDATE outbox SET status = 'pending', next_at = ?, last_error = ?, attempts = attempts + ?,
+           lease_until = NULL, lease_owner = NULL
+         WHERE id = ? AND lease_owner = ? AND status = 'leased'`,
+        [iso(nextAt), error, countAttempt ? 1 : 0, id, owner],
+      ),
+    );
+    if (changed === 0) throw leaseLost(id);
+  }
+
+  /** The final attempt is counted in `attempts`. @throws CrmhubError `OUTBOX_LEASE_LOST` as above. */
+  async deadLetterOutbox(id: string, owner: string, reason: string, error: string, at: string): Promise<DeadLetterRow> {
+    return this.withTx(async (db) => {
+      const rows = await db.all(`SELECT * FROM outbox WHERE id = ? AND lease_owner = ? AND status = 'leased'`, [id, owner]);
+      if (rows[0] === undefined) throw leaseLost(id);
+      const o = toOutbox(rows[0]);
+      const dl: DeadLetterRow = {
+        id: newId('dlq'),
+        outboxId: o.id,
+        connector: o.connector,
+        object: o.object,
+        profileId: o.profileId,
+        op: o.op,
+        fields: o.fields,
+        reason,
+        error,
+        attempts: o.attempts + 1,
+        createdAt: iso(at),
+        replayedAt: null,
+      };
+      await db.run(
+        `INSERT INTO dead_letters (id, outbox_id, connector, object, profile_id, op, fields, reason, error, attempts, created_at, replayed_at)
+         VALUES (${placeholders(11)}, NULL)`,
+        [dl.id, dl.outboxId, dl.connector, dl.object, dl.profileId, dl.op, JSON.stringify(dl.fields), reason, error, dl.attempts, dl.createdAt],
+      );
+      await db.run(
+        `UPDATE outbox SET status = 'dead', attempts = ?, last_error = ?, lease_until = NULL, lease_owner = NULL WHERE id = ?`,
+        [dl.attempts, error, id],
+      );
+      return dl;
+    });
+  }
+
+  /** Rows still to deliver: pending or leased. */
+  async pendingOutboxCount(connector?: string): Promise<number> {
+    const rows = await this.readExecutor().all(
+      `SELECT COUNT(*) AS n FROM outbox WHERE status IN ('pending', 'leased')${connector === undefined ? '' : ' AND connector = ?'}`,
+      connector === undefined ? [] : [connector],
+    );
+    return rows[0] === undefined ? 0 : int(rows[0], 'n');
+  }
+
+  /** Newest first. */
+  async listDeadLetters(options: { limit: number; connector?: string; includeReplayed?: boolean }): Promise<DeadLetterRow[]> {
+    const where: string[] = [];
+    const params: SqlParam[] = [];
+    if (options.includeReplayed !== true) where.push('replayed_at IS NULL');
+    if (options.connector !== undefined) {
+      where.push('connector = ?');
+      params.push(options.connector);
+    }
+    params.push(options.limit);
+    const rows = await this.readExecutor().all(
+      `SELECT * FROM dead_letters ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      params,
+    );
+    return rows.map(toDeadLetter);
+  }
+
+  /** Each replayed letter becomes a fresh pending outbox row (attempts 0, due at `at`). */
+  async replayDeadLetters(ids: string[], at: string): Promise<number> {
+    const t = iso(at);
+    return this.withTx(async (db) => {
+      const rows =
+        ids.length === 0
+          ? await db.all('SELECT * FROM dead_letters WHERE replayed_at IS NULL ORDER BY created_at, id')
+          : await db.all(
+              `SELECT * FROM dead_letters WHERE replayed_at IS NULL AND id IN (${placeholders(ids.length)}) ORDER BY created_at, id`,
+              ids,
+            );
+      for (const dl of rows.map(toDeadLetter)) {
+        await db.run(
+          `INSERT INTO outbox (id, connector, object, profile_id, op, fields, status, attempts, next_at, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
+          [newId('obx'), dl.connector, dl.object, dl.profileId, dl.op, JSON.stringify(dl.fields), t, t],
+        );
+        await db.run('UPDATE dead_letters SET replayed_at = ? WHERE id = ?', [t, dl.id]);
+      }
+      return rows.length;
+    });
+  }
+
+  // ---- runs, conflicts, mappings -----------------------------------------------------------
+
+  async startSyncRun(row: Omit<SyncRunRow, 'id' | 'finishedAt' | 'status' | 'error'>): Promise<SyncRunRow> {
+    const run: SyncRunRow = { ...row, id: newId('run'), status: 'running', startedAt: iso(row.startedAt), finishedAt: null, error: null };
+    await this.withTx((db) =>
+      db.run(
+        `INSERT INTO sync_runs (id, connector, object, direction, "trigger", status, started_at, finished_at, counts, mapping_version, error)
+         VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, ?, ?, NULL)`,
+        [run.id, run.connector, run.object, run.direction, run.trigger, run.startedAt, JSON.stringify(run.counts), run.mappingVersion],
+      ),
+    );
+    return run;
+  }
+
+  async finishSyncRun(id: string, update: Pick<SyncRunRow, 'status' | 'counts' | 'error' | 'finishedAt'>): Promise<void> {
+    await this.withTx((db) =>
+      db.run('UPDATE sync_runs SET status = ?, counts = ?, error = ?, finished_at = ? WHERE id = ?', [
+        update.status,
+        JSON.stringify(update.counts),
+        update.error,
+        update.finishedAt === null ? null : iso(update.finishedAt),
+        id,
+      ]),
+    );
+  }
+
+  /** Newest first. */
+  async listSyncRuns(limit: number): Promise<SyncRunRow[]> {
+    const rows = await this.readExecutor().all('SELECT * FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT ?', [limit]);
+    return rows.map(toSyncRun);
+  }
+
+  /** Newest first. */
+  async listConflicts(options: { limit: number; unresolvedOnly?: boolean }): Promise<ConflictRow[]> {
+    const rows = await this.readExecutor().all(
+      `SELECT * FROM conflicts ${options.unresolvedOnly === true ? 'WHERE resolved_at IS NULL' : ''} ORDER BY at DESC, id DESC LIMIT ?`,
+      [options.limit],
+    );
+    return rows.map(toConflict);
+  }
+
+  async recordMappingVersion(row: MappingVersionRow): Promise<void> {
+    await this.withTx((db) =>
+      db.run(
+        `INSERT INTO mapping_versions (connector, object, hash, loaded_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (connector, object, hash) DO NOTHING`,
+        [row.connector, row.object, row.hash, iso(row.loadedAt)],
+      ),
+    );
+  }
+
+  // ---- leases ------------------------------------------------------------------------------
+
+  async acquireLease(name: string, owner: string, until: string, now: string): Promise<boolean> {
+    const rows = await this.withTx((db) =>
+      db.all(
+        `INSERT INTO leases (name, owner, lease_until) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+         WHERE leases.owner = excluded.owner OR leases.lease_until <= ?
+         RETURNING owner`,
+        [name, owner, iso(until), iso(now)],
+      ),
+    );
+    return rows.length === 1;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    await this.withTx((db) => db.run('DELETE FROM leases WHERE name = ? AND owner = ?', [name, owner]));
+  }
+}
+
+function leaseLost(id: string): CrmhubError {
+  return new CrmhubError('conflict', 'outbox row is no longer leased by this owner', {
+    code: 'OUTBOX_LEASE_LOST',
+    context: { record: id },
+  });
+}

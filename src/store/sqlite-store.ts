@@ -1,0 +1,128 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { AsyncMutex } from './async-mutex.ts';
+import type { SqlExecutor, SqlParam, SqlRow } from './sql-executor.ts';
+import { SqlProfileStore } from './sql-profile-store.ts';
+
+/** How long a writer waits for another process's write lock before SQLITE_BUSY (ms). */
+const BUSY_TIMEOUT_MS = 5_000;
+
+/** Runs statements on one better-sqlite3 connection, preparing each distinct SQL text once. */
+class SqliteExecutor implements SqlExecutor {
+  private readonly cache = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  private statement(sql: string): Database.Statement {
+    let stmt = this.cache.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(sql);
+      this.cache.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  all(sql: string, params: readonly SqlParam[] = []): Promise<SqlRow[]> {
+    const stmt = this.statement(sql);
+    if (!stmt.reader) {
+      stmt.run(...params);
+      return Promise.resolve([]);
+    }
+    return Promise.resolve(stmt.all(...params) as SqlRow[]);
+  }
+
+  run(sql: string, params: readonly SqlParam[] = []): Promise<number> {
+    return Promise.resolve(this.statement(sql).run(...params).changes);
+  }
+}
+
+export interface SqliteStoreOptions {
+  /** File path, or `:memory:`. Parent folders are created. */
+  file: string;
+}
+
+/**
+ * The embedded default adapter. WAL mode with `synchronous=FULL`: a committed transaction is on
+ * disk before COMMIT returns, so "answered 200" survives a process kill (and power loss).
+ * Transactions are serialised in-process by a mutex around BEGIN IMMEDIATE … COMMIT on the one
+ * write connection (SQLite has one writer anyway; IMMEDIATE takes the write lock up front so two
+ * processes never deadlock upgrading a read lock). File databases get a second, read-only
+ * connection for {@link read}, so reads outside transactions never see uncommitted writes.
+ */
+export class SqliteStore extends SqlProfileStore {
+  readonly dialect = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly readDb: Database.Database | null;
+  private readonly writer: SqliteExecutor;
+  private readonly reader: SqliteExecutor;
+  private readonly mutex = new AsyncMutex();
+  /** Marks the async context of a running transaction, to refuse nested ones (they would deadlock). */
+  private readonly inTx = new AsyncLocalStorage<true>();
+  private closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    super();
+    const memory = options.file === ':memory:';
+    if (!memory) mkdirSync(path.dirname(path.resolve(options.file)), { recursive: true });
+    this.db = new Database(options.file);
+    if (!memory) this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // 64 MiB page cache: identifier lookups stay in memory well past a million rows.
+    this.db.pragma('cache_size = -65536');
+    this.writer = new SqliteExecutor(this.db);
+    if (memory) {
+      this.readDb = null;
+      this.reader = this.writer;
+    } else {
+      this.readDb = new Database(options.file, { readonly: true });
+      this.readDb.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      this.reader = new SqliteExecutor(this.readDb);
+    }
+  }
+
+  /** The underlying write connection, for benchmarks and tests that need raw SQL. */
+  get connection(): Database.Database {
+    return this.db;
+  }
+
+  protected withTx<T>(fn: (db: SqlExecutor) => Promise<T>): Promise<T> {
+    if (this.inTx.getStore() === true) {
+      return Promise.reject(new TypeError('nested store transaction: use the tx you already have'));
+    }
+    if (this.closed) return Promise.reject(new TypeError('store is closed'));
+    return this.mutex.run(() =>
+      this.inTx.run(true, async () => {
+        this.db.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await fn(this.writer);
+          this.db.exec('COMMIT');
+          return result;
+        } catch (err) {
+          if (this.db.inTransaction) this.db.exec('ROLLBACK');
+          throw err;
+        }
+      }),
+    );
+  }
+
+  protected readExecutor(): SqlExecutor {
+    return this.reader;
+  }
+
+  protected lockForMigration(): Promise<void> {
+    // BEGIN IMMEDIATE already holds the database's single write lock.
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Wait for running transactions, then refuse new ones.
+    await this.mutex.run(() => Promise.resolve());
+    this.closed = true;
+    this.readDb?.close();
+    this.db.close();
+  }
+}

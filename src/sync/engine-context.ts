@@ -1,0 +1,137 @@
+/**
+ * What every part of the sync engine shares: the store, the connectors, compiled mappings, the
+ * planner, identity resolution, one throttle and one work queue per connection, connection states
+ * and the clock. Built once by `SyncEngine`.
+ */
+import PQueue from 'p-queue';
+import type { Redis } from 'ioredis';
+import type { Connector, ObjectDeclaration } from '../connector-kit/connector.ts';
+import type { ConnectorLogger } from '../connector-kit/connector-module.ts';
+import { ConnectionThrottle } from '../queue/connection-throttle.ts';
+import type { ProfileStore } from '../store/port.ts';
+import type { FieldPlanner, IdentityPort, SyncMappings } from './sync-types.ts';
+
+/** Pause state of a connection (design.md §7: `auth` → needs_reauth, `config` → paused). */
+export interface ConnectionState {
+  status: 'ok' | 'paused' | 'needs_reauth';
+  /** ms epoch until which the connection is paused. */
+  until: number;
+  reason: string | null;
+}
+
+export interface RetryPolicy {
+  /** Counted attempts before a transient failure dead-letters. Default 6. */
+  maxAttempts: number;
+  /** First backoff in ms. Default 1 000. */
+  baseMs: number;
+  /** Backoff ceiling in ms. Default 300 000. */
+  maxMs: number;
+}
+
+export interface EngineContext {
+  store: ProfileStore;
+  connectors: Map<string, Connector>;
+  mappings: SyncMappings;
+  planner: FieldPlanner;
+  identity: IdentityPort;
+  retry: RetryPolicy;
+  /** Outbox lease length in ms. */
+  leaseMs: number;
+  /** Read linked records before writing them (one `readByIds` per batch) to avoid lost updates. */
+  readBeforeWrite: boolean;
+  /** How long an `auth`/`config` failure pauses a connection before the next try, in ms. */
+  pauseMs: number;
+  now(): number;
+  random(): number;
+  logger: ConnectorLogger | undefined;
+  throttle(slug: string): ConnectionThrottle;
+  /** Bounds in-process work per connection: one slow CRM never stalls another's queue. */
+  workQueue(slug: string): PQueue;
+  states: Map<string, ConnectionState>;
+  connector(slug: string): Connector;
+  declaration(slug: string, object: string): ObjectDeclaration;
+}
+
+export interface ContextOptions {
+  store: ProfileStore;
+  connectors: Map<string, Connector>;
+  mappings: SyncMappings;
+  planner: FieldPlanner;
+  identity: IdentityPort;
+  retry?: Partial<RetryPolicy>;
+  leaseMs?: number;
+  /** Default true. */
+  readBeforeWrite?: boolean;
+  pauseMs?: number;
+  now?: () => number;
+  random?: () => number;
+  logger?: ConnectorLogger;
+  /** Clustered limiters share one budget per connection across processes. */
+  redis?: Redis;
+  /** Redis key namespace for limiters. Default `crmhub`. */
+  redisNamespace?: string;
+}
+
+export function createEngineContext(options: ContextOptions): EngineContext & { closeThrottles(): Promise<void> } {
+  const throttles = new Map<string, ConnectionThrottle>();
+  const queues = new Map<string, PQueue>();
+  const now = options.now ?? Date.now;
+  const ctx: EngineContext & { closeThrottles(): Promise<void> } = {
+    store: options.store,
+    connectors: options.connectors,
+    mappings: options.mappings,
+    planner: options.planner,
+    identity: options.identity,
+    retry: { maxAttempts: 6, baseMs: 1_000, maxMs: 300_000, ...options.retry },
+    leaseMs: options.leaseMs ?? 60_000,
+    readBeforeWrite: options.readBeforeWrite ?? true,
+    pauseMs: options.pauseMs ?? 300_000,
+    now,
+    random: options.random ?? Math.random,
+    logger: options.logger,
+    states: new Map(),
+    connector(slug) {
+      const c = options.connectors.get(slug);
+      if (!c) throw new TypeError(`connector ${slug} is not configured`);
+      return c;
+    },
+    declaration(slug, object) {
+      const d = ctx.connector(slug).declaration.objects.find((o) => o.name === object);
+      if (!d) throw new TypeError(`connector ${slug} declares no object ${object}`);
+      return d;
+    },
+    throttle(slug) {
+      let t = throttles.get(slug);
+      if (!t) {
+        t = new ConnectionThrottle({
+          id: slug,
+          limits: ctx.connector(slug).declaration.limits,
+          now,
+          ...(options.redis ? { redis: options.redis } : {}),
+          ...(options.redisNamespace ? { namespace: options.redisNamespace } : {}),
+        });
+        throttles.set(slug, t);
+      }
+      return t;
+    },
+    workQueue(slug) {
+      let q = queues.get(slug);
+      if (!q) {
+        q = new PQueue({ concurrency: ctx.connector(slug).declaration.limits.maxConcurrent });
+        queues.set(slug, q);
+      }
+      return q;
+    },
+    async closeThrottles() {
+      for (const q of queues.values()) await q.onIdle();
+      await Promise.all([...throttles.values()].map((t) => t.close()));
+      throttles.clear();
+    },
+  };
+  return ctx;
+}
+
+/** ISO time of the context clock. */
+export function isoNow(ctx: Pick<EngineContext, 'now'>, plusMs = 0): string {
+  return new Date(ctx.now() + plusMs).toISOString();
+}

@@ -1,0 +1,409 @@
+/**
+ * The sync engine (design.md §3, §4, §7): pulls by cursor (the cursor saved only after its page is
+ * applied), full reconciliation passes that find missed changes and deletes (never deleting good
+ * records when a pull fails halfway), webhook intake (verify → dedupe by delivery id → fast reply →
+ * process after), the outbox workers, one-off runs recorded in `sync_runs`, and the hook the ingest
+ * path calls when profiles change.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { ProfileId } from '../core/types.ts';
+import type { RemoteRecord, WebhookRequest } from '../connector-kit/connector.ts';
+import type { ConnectorLogger } from '../connector-kit/connector-module.ts';
+import { toCrmhubError } from '../connector-kit/errors.ts';
+import type { Connector } from '../connector-kit/connector.ts';
+import type { ProfileStore, StoreTx } from '../store/port.ts';
+import { applyRemoteChanges, emptyApplyCounts, type ApplyCounts, type ApplyOptions } from './apply-remote-changes.ts';
+import { basicIdentity } from './basic-identity.ts';
+import { basicMerge } from './basic-merge.ts';
+import { createEngineContext, isoNow, type EngineContext, type RetryPolicy } from './engine-context.ts';
+import { enqueueProfileChanges } from './outbox-enqueue.ts';
+import { emptyDrainCounts, OutboxWorker, type DrainCounts, type DrainOptions } from './outbox-worker.ts';
+import type { FieldPlanner, IdentityPort, SyncMappings } from './sync-types.ts';
+
+export interface SyncEngineOptions {
+  store: ProfileStore;
+  connectors: Map<string, Connector>;
+  mappings: SyncMappings;
+  /** Default: the engine's fallback three-way merge. */
+  planner?: FieldPlanner;
+  /** Default: the engine's fallback resolver (first known identifier, else create). */
+  identity?: IdentityPort;
+  /** Worker id for leases; default a random one per engine. */
+  owner?: string;
+  retry?: Partial<RetryPolicy>;
+  /** Outbox lease in ms. Default 60 000. */
+  leaseMs?: number;
+  /**
+   * Read linked records before writing them (one `readByIds` per batch of updates) so undelivered
+   * rep edits meet the conflict rules instead of being overwritten. Default true.
+   */
+  readBeforeWrite?: boolean;
+  /** Pause after `auth`/`config` failures in ms. Default 300 000. */
+  pauseMs?: number;
+  now?: () => number;
+  random?: () => number;
+  logger?: ConnectorLogger;
+  /** Shares each connection's rate budget across processes (CRMHUB_REDIS_URL). */
+  redis?: Redis;
+  redisNamespace?: string;
+  /** Page size for pulls. Default 100. */
+  pageSize?: number;
+}
+
+export type SyncDirection = 'pull' | 'push' | 'both';
+
+export interface RunOnceOptions {
+  connector?: string;
+  object?: string;
+  /** Default `both`. */
+  direction?: SyncDirection;
+  /** Reconciliation pass: read everything, find missed changes and deletes. */
+  full?: boolean;
+  /** Plan only: nothing is written anywhere. */
+  dryRun?: boolean;
+  /** `cli`, `cron`, `admin`. Default `manual`. */
+  trigger?: string;
+  /** Progress callback (records applied or sent so far for one connector object). */
+  onProgress?: (event: { connector: string; object: string; phase: 'pull' | 'push'; done: number; total: number | null }) => void;
+  /** Receives each planned record in dry runs. */
+  onPlan?: ApplyOptions['onPlan'];
+}
+
+export interface ObjectRunSummary {
+  connector: string;
+  object: string;
+  runId: string | null;
+  status: 'succeeded' | 'failed' | 'partial';
+  created: number;
+  updated: number;
+  skipped: number;
+  failed: number;
+  deleted: number;
+  conflicts: number;
+  apiCalls: number;
+  /** Outbox rows pending for this connector after the run (dry runs: what would be sent). */
+  pending: number;
+  durationMs: number;
+  mappingVersion: string | null;
+  error: string | null;
+}
+
+export interface RunSummary {
+  dryRun: boolean;
+  direction: SyncDirection;
+  full: boolean;
+  objects: ObjectRunSummary[];
+  durationMs: number;
+}
+
+export class SyncEngine {
+  readonly ctx: EngineContext;
+  readonly owner: string;
+  private readonly worker: OutboxWorker;
+  private readonly closeThrottles: () => Promise<void>;
+  private readonly pageSize: number;
+  private readonly webhookWork = new Set<Promise<void>>();
+  private loops: { stop: () => void; done: Promise<void> }[] = [];
+
+  constructor(options: SyncEngineOptions) {
+    const ctx = createEngineContext({
+      store: options.store,
+      connectors: options.connectors,
+      mappings: options.mappings,
+      planner: options.planner ?? basicMerge,
+      identity: options.identity ?? basicIdentity,
+      ...(options.retry ? { retry: options.retry } : {}),
+      ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+      ...(options.pauseMs !== undefined ? { pauseMs: options.pauseMs } : {}),
+      ...(options.readBeforeWrite !== undefined ? { readBeforeWrite: options.readBeforeWrite } : {}),
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.redis ? { redis: options.redis } : {}),
+      ...(options.redisNamespace ? { redisNamespace: options.redisNamespace } : {}),
+    });
+    this.ctx = ctx;
+    this.closeThrottles = ctx.closeThrottles;
+    this.owner = options.owner ?? `worker-${randomUUID()}`;
+    this.worker = new OutboxWorker(ctx);
+    this.pageSize = options.pageSize ?? 100;
+  }
+
+  /** Connector objects that are both configured and mapped, optionally filtered. */
+  targets(filter: { connector?: string; object?: string } = {}): { connector: string; object: string }[] {
+    return this.ctx.mappings
+      .list()
+      .filter((m) => this.ctx.connectors.has(m.connector) && this.ctx.connectors.get(m.connector)!.declaration.objects.some((o) => o.name === m.object))
+      .filter((m) => (filter.connector ? m.connector === filter.connector : true) && (filter.object ? m.object === filter.object : true))
+      .map((m) => ({ connector: m.connector, object: m.object }));
+  }
+
+  // ---- inbound ---------------------------------------------------------------------------------
+
+  /** Applies remote records of one connector object (see `apply-remote-changes.ts`). */
+  applyRemoteChanges(connector: string, object: string, records: RemoteRecord[], options: Partial<ApplyOptions> = {}): Promise<ApplyCounts> {
+    return applyRemoteChanges(this.ctx, connector, object, records, { trigger: options.trigger ?? 'apply', ...options });
+  }
+
+  /**
+   * Pulls one connector object. Incremental: from the stored cursor, page by page, each page applied
+   * before its cursor is saved (a crash re-reads at most one page; applying is idempotent). Full:
+   * everything from the start; only when every page was read are shadows the CRM no longer returns
+   * marked deleted — a pull that fails halfway deletes nothing.
+   */
+  async pull(connector: string, object: string, options: { full?: boolean; dryRun?: boolean; trigger?: string; onPlan?: ApplyOptions['onPlan']; onProgress?: (done: number) => void } = {}): Promise<ApplyCounts & { apiCalls: number }> {
+    const { ctx } = this;
+    const c = ctx.connector(connector);
+    const throttle = ctx.throttle(connector);
+    const mapping = ctx.mappings.get(connector, object);
+    const fields = mapping ? [...new Set(mapping.fields.map((f) => f.remoteField).concat(mapping.match.map((m) => m.remote)))] : undefined;
+    const counts = { ...emptyApplyCounts(), apiCalls: 0 };
+    const seen = new Set<string>();
+    let cursor = options.full ? null : ((await ctx.store.read().getCursor(connector, object))?.value ?? null);
+    let done = 0;
+    for (let pages = 0; pages < 1_000_000; pages++) {
+      counts.apiCalls++;
+      const page = await throttle.schedule(() => c.readChanges(object, cursor, { pageSize: this.pageSize, ...(fields ? { fields } : {}), ...(options.full ? { full: true } : {}) }));
+      throttle.observeQuota(c.quota?.());
+      const applied = await this.applyRemoteChanges(connector, object, page.records, {
+        trigger: options.trigger ?? `pull:${connector}.${object}`,
+        ...(options.dryRun ? { dryRun: true } : {}),
+        ...(options.onPlan ? { onPlan: options.onPlan } : {}),
+      });
+      for (const k of Object.keys(applied) as (keyof ApplyCounts)[]) counts[k] += applied[k];
+      for (const r of page.records) if (!r.deleted) seen.add(r.id);
+      done += page.records.length;
+      options.onProgress?.(done);
+      if (page.nextCursor !== null) {
+        cursor = page.nextCursor;
+        if (!options.full && !options.dryRun) {
+          const value = page.nextCursor;
+          await ctx.store.transaction((tx) => tx.setCursor(connector, object, value, isoNow(ctx)));
+        }
+      }
+      if (page.done) break;
+    }
+    if (options.full) counts.deleted += await this.reconcileDeletes(connector, object, seen, options.dryRun ?? false);
+    return counts;
+  }
+
+  /** After a complete full read: shadows not seen are gone at the CRM. */
+  private async reconcileDeletes(connector: string, object: string, seen: Set<string>, dryRun: boolean): Promise<number> {
+    const read = this.ctx.store.read();
+    if (!read.listRemoteRecords) return 0;
+    let after: string | undefined;
+    let deleted = 0;
+    for (;;) {
+      const page = await read.listRemoteRecords(connector, object, { limit: 500, ...(after === undefined ? {} : { afterRemoteId: after }) });
+      if (page.length === 0) break;
+      for (const row of page) {
+        if (row.deleted || seen.has(row.remoteId)) continue;
+        deleted++;
+        if (!dryRun) await this.ctx.store.transaction((tx) => tx.upsertRemoteRecord({ ...row, deleted: true, syncedAt: isoNow(this.ctx) }));
+      }
+      after = page[page.length - 1]!.remoteId;
+    }
+    return deleted;
+  }
+
+  /**
+   * Webhook intake. Verifies (the connector rejects with `auth`), dedupes each change by delivery id,
+   * and returns the reply at once; the changes are processed after (`settled()` waits for that).
+   */
+  async receiveWebhook(slug: string, request: WebhookRequest): Promise<{ status: number; contentType: string; body: string; accepted: number; duplicates: number }> {
+    const connector = this.ctx.connector(slug);
+    const result = await connector.handleWebhook(request);
+    const fresh = await this.ctx.store.transaction(async (tx) => {
+      const out = [];
+      for (const change of result.changes) {
+        if (await tx.recordWebhookReceipt(slug, change.deliveryId, isoNow(this.ctx))) out.push(change);
+      }
+      return out;
+    });
+    if (fresh.length > 0) {
+      const work = this.processWebhookChanges(slug, fresh).catch((error: unknown) => {
+        this.ctx.logger?.error({ err: toCrmhubError(error, { connector: slug }).toJSON() }, 'webhook processing failed');
+      });
+      this.webhookWork.add(work);
+      void work.finally(() => this.webhookWork.delete(work));
+    }
+    const reply = result.reply ?? { status: 200, contentType: 'application/json', body: '{}' };
+    return { ...reply, accepted: fresh.length, duplicates: result.changes.length - fresh.length };
+  }
+
+  /** Waits for webhook processing started so far. */
+  async settled(): Promise<void> {
+    while (this.webhookWork.size > 0) await Promise.all([...this.webhookWork]);
+  }
+
+  private async processWebhookChanges(slug: string, changes: Awaited<ReturnType<Connector['handleWebhook']>>['changes']): Promise<void> {
+    const connector = this.ctx.connector(slug);
+    const throttle = this.ctx.throttle(slug);
+    const byObject = new Map<string, typeof changes>();
+    for (const c of changes) byObject.set(c.object, [...(byObject.get(c.object) ?? []), c]);
+    for (const [object, list] of byObject) {
+      if (!this.ctx.mappings.get(slug, object)) continue;
+      const records: RemoteRecord[] = [];
+      const deletes = list.filter((c) => c.kind === 'delete');
+      for (const d of deletes) records.push({ object, id: d.id, fields: {}, modifiedAt: d.changedAt, deleted: true, ...(d.origin ? { origin: d.origin } : {}) });
+      // Thin payloads: read the current state once per id (the newest state wins anyway).
+      const ids = [...new Set(list.filter((c) => c.kind !== 'delete').map((c) => c.id))];
+      const maxBatch = this.ctx.declaration(slug, object).maxBatchSize;
+      for (let i = 0; i < ids.length; i += Math.max(1, maxBatch)) {
+        const chunk = ids.slice(i, i + Math.max(1, maxBatch));
+        const read = await throttle.schedule(() => connector.readByIds(object, chunk));
+        records.push(...read);
+      }
+      await this.applyRemoteChanges(slug, object, records, { trigger: `webhook:${list[0]?.deliveryId ?? ''}` });
+    }
+  }
+
+  // ---- outbound --------------------------------------------------------------------------------
+
+  /**
+   * Hook for the ingest path, called INSIDE its transaction: enqueues outbox rows for every mapped
+   * connector object whose mapping has `to_remote` fields (the worker sends only what differs).
+   */
+  async onProfilesChanged(tx: StoreTx, profileIds: ProfileId[], changedKeys?: ReadonlySet<string>): Promise<number> {
+    let rows = 0;
+    const target = { mappings: this.ctx.mappings, enabled: new Set(this.ctx.connectors.keys()) };
+    for (const id of new Set(profileIds)) {
+      const profile = await tx.resolveProfile(id);
+      if (!profile) continue;
+      rows += await enqueueProfileChanges(tx, target, profile.id, profile.kind, changedKeys ?? null, null);
+    }
+    return rows;
+  }
+
+  /** Sends due outbox rows of one connector until none are due. */
+  push(connector: string, options: Partial<DrainOptions> = {}): Promise<DrainCounts> {
+    return this.worker.drain({ owner: this.owner, connector, ...options });
+  }
+
+  /** One claim round (tests drive crashes between steps with `step`). */
+  pushOnce(connector: string, options: Partial<DrainOptions> = {}): Promise<DrainCounts> {
+    return this.worker.drainOnce({ owner: this.owner, connector, ...options });
+  }
+
+  /**
+   * Starts one drain loop per connector (separate loops: one slow CRM never stalls the others).
+   * Each loop sleeps `pollMs` when nothing is due.
+   */
+  startWorkers(options: { pollMs?: number } = {}): void {
+    const pollMs = options.pollMs ?? 1_000;
+    for (const slug of this.ctx.connectors.keys()) {
+      let stopped = false;
+      let wake: (() => void) | null = null;
+      const done = (async () => {
+        while (!stopped) {
+          let claimed = 0;
+          try {
+            claimed = (await this.worker.drainOnce({ owner: this.owner, connector: slug })).claimed;
+          } catch (error) {
+            this.ctx.logger?.error({ err: toCrmhubError(error, { connector: slug }).toJSON() }, 'outbox worker round failed');
+          }
+          if (claimed === 0 && !stopped) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              setTimeout(resolve, pollMs).unref();
+            });
+          }
+        }
+      })();
+      this.loops.push({ stop: () => ((stopped = true), wake?.()), done });
+    }
+  }
+
+  async stopWorkers(): Promise<void> {
+    for (const l of this.loops) l.stop();
+    await Promise.all(this.loops.map((l) => l.done));
+    this.loops = [];
+  }
+
+  /** Connection pause states (`needs_reauth`, `paused`), for admin and readiness. */
+  connectionStates(): Record<string, { status: string; until: string | null; reason: string | null }> {
+    const out: Record<string, { status: string; until: string | null; reason: string | null }> = {};
+    for (const slug of this.ctx.connectors.keys()) {
+      const s = this.ctx.states.get(slug);
+      const active = s && s.until > this.ctx.now();
+      out[slug] = { status: active ? s.status : 'ok', until: active ? new Date(s.until).toISOString() : null, reason: active ? s.reason : null };
+    }
+    return out;
+  }
+
+  // ---- runs ------------------------------------------------------------------------------------
+
+  /** One sync run over the selected connector objects, each recorded in `sync_runs`. */
+  async runOnce(options: RunOnceOptions = {}): Promise<RunSummary> {
+    const started = Date.now();
+    const direction = options.direction ?? 'both';
+    const summary: RunSummary = { dryRun: options.dryRun ?? false, direction, full: options.full ?? false, objects: [], durationMs: 0 };
+    const filter = { ...(options.connector ? { connector: options.connector } : {}), ...(options.object ? { object: options.object } : {}) };
+    for (const target of this.targets(filter)) summary.objects.push(await this.runObject(target.connector, target.object, direction, options));
+    summary.durationMs = Date.now() - started;
+    return summary;
+  }
+
+  private async runObject(connector: string, object: string, direction: SyncDirection, options: RunOnceOptions): Promise<ObjectRunSummary> {
+    const { ctx } = this;
+    const started = Date.now();
+    const mappingVersion = ctx.mappings.get(connector, object)?.version ?? null;
+    const out: ObjectRunSummary = { connector, object, runId: null, status: 'succeeded', created: 0, updated: 0, skipped: 0, failed: 0, deleted: 0, conflicts: 0, apiCalls: 0, pending: 0, durationMs: 0, mappingVersion, error: null };
+    const run = options.dryRun ? null : await ctx.store.startSyncRun({ connector, object, direction, trigger: options.trigger ?? 'manual', startedAt: isoNow(ctx), counts: {}, mappingVersion });
+    out.runId = run?.id ?? null;
+    try {
+      if (direction !== 'push') {
+        const pulled = await this.pull(connector, object, {
+          ...(options.full ? { full: true } : {}),
+          ...(options.dryRun ? { dryRun: true } : {}),
+          trigger: `run:${out.runId ?? 'dry'}`,
+          ...(options.onPlan ? { onPlan: options.onPlan } : {}),
+          onProgress: (done) => options.onProgress?.({ connector, object, phase: 'pull', done, total: null }),
+        });
+        out.created += pulled.created;
+        out.updated += pulled.updated;
+        out.skipped += pulled.skipped;
+        out.failed += pulled.failed;
+        out.deleted += pulled.deleted;
+        out.conflicts += pulled.conflicts;
+        out.apiCalls += pulled.apiCalls;
+      }
+      if (direction !== 'pull' && !options.dryRun) {
+        const pushed = await this.push(connector, { object });
+        out.created += pushed.created;
+        out.updated += pushed.updated;
+        out.skipped += pushed.skipped;
+        out.failed += pushed.deadLettered;
+        out.apiCalls += pushed.apiCalls;
+        options.onProgress?.({ connector, object, phase: 'push', done: pushed.created + pushed.updated + pushed.skipped, total: pushed.claimed });
+      }
+      out.pending = await ctx.store.pendingOutboxCount(connector);
+      if (out.failed > 0) out.status = 'partial';
+    } catch (error) {
+      const e = toCrmhubError(error, { connector, object });
+      out.status = 'failed';
+      out.error = `${e.kind}:${e.code} ${e.message}`;
+    }
+    out.durationMs = Date.now() - started;
+    if (run) {
+      const { created, updated, skipped, failed, deleted, conflicts, apiCalls, pending, durationMs } = out;
+      await ctx.store.finishSyncRun(run.id, {
+        status: out.status,
+        counts: { created, updated, skipped, failed, deleted, conflicts, apiCalls, pending, durationMs },
+        error: out.error,
+        finishedAt: isoNow(ctx),
+      });
+    }
+    return out;
+  }
+
+  /** Stops workers, waits for webhook work and in-flight calls, releases limiters. */
+  async close(): Promise<void> {
+    await this.stopWorkers();
+    await this.settled();
+    await this.closeThrottles();
+  }
+}
+
+export { emptyDrainCounts };
