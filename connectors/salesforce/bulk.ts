@@ -25,7 +25,11 @@ export interface BulkOptions {
   /** Give up waiting after this many ms (the job may still finish; upserts are safe to repeat). Default 600,000. */
   timeoutMs: number;
   sleep?: (ms: number) => Promise<void>;
+  /** Largest CSV per job in bytes. Default 100,000,000 (150 MB base64-encoded). */
+  maxUploadBytes?: number;
 }
+
+const MAX_UPLOAD_BYTES = 100_000_000;
 
 /** Bulk API CSV cell: `#N/A` sets a field to null; an empty cell leaves it unchanged (Bulk API 2.0 guide, "Prepare CSV Files"). */
 export function csvCell(value: JsonValue | undefined): string {
@@ -60,6 +64,15 @@ export async function runIngestJob(
   const columns = [...columnSet];
   const records = rows.map((row) => columns.map((c) => csvCell(row.values[c])));
   const csv = stringify([columns, ...records], { record_delimiter: '\n' });
+  // One upload may hold at most 150 MB once base64-encoded (Bulk API 2.0 guide, "Bulk API 2.0
+  // Limits"); halve the load into separate jobs until each fits.
+  if (Buffer.byteLength(csv) > (options.maxUploadBytes ?? MAX_UPLOAD_BYTES) && rows.length > 1) {
+    const half = Math.ceil(rows.length / 2);
+    return [
+      ...(await runIngestJob(client, object, operation, keyField, rows.slice(0, half), options)),
+      ...(await runIngestJob(client, object, operation, keyField, rows.slice(half), options)),
+    ];
+  }
 
   // Rows waiting for their result, keyed by key column value or by the whole row.
   const pending = new Map<string, string[]>();
@@ -107,7 +120,7 @@ export async function runIngestJob(
 
   const outcomes: WriteOutcome[] = [];
   const parseCsv = (text: string): Record<string, string>[] =>
-    text.trim() === '' ? [] : (parse(text, { columns: true, skip_empty_lines: true, relax_column_count: true }) as Record<string, string>[]);
+    text.trim() === '' ? [] : parse<Record<string, string>>(text, { columns: true, skip_empty_lines: true, relax_column_count: true });
 
   if (state === 'JobComplete' || state === 'Failed') {
     for (const row of parseCsv(await client.getIngestResults(job.id, 'successfulResults'))) {

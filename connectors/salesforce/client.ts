@@ -131,6 +131,8 @@ export class SalesforceClient {
   private authorized: boolean;
   private usage: { used: number; limit: number } | undefined;
   private pausedUntil = 0;
+  /** The usage figures predate a pause; let one call through to refresh them. */
+  private usageStale = false;
   /** Refreshes since the last successful response: stops jsforce replaying a dead session forever. */
   private refreshesWithoutSuccess = 0;
 
@@ -221,14 +223,14 @@ export class SalesforceClient {
         retryAfterMs: this.pausedUntil - now,
       });
     }
-    if (this.usage !== undefined) {
+    if (this.usage !== undefined && !this.usageStale) {
       const reserve = this.reserveFor(this.usage.limit);
       if (this.usage.used >= this.usage.limit - reserve) {
-        // The allocation is a rolling 24 h window; usage is re-read on the next call after the pause.
+        // The allocation is a rolling 24 h window: after the pause one call goes through to re-read
+        // the usage (it is stale until a response brings a new Sforce-Limit-Info).
         this.pausedUntil = now + DEFAULT_QUOTA_PAUSE_MS;
-        const { used, limit } = this.usage;
-        this.usage = undefined;
-        throw quotaReserveError(used, limit, reserve, context);
+        this.usageStale = true;
+        throw quotaReserveError(this.usage.used, this.usage.limit, reserve, context);
       }
     }
   }
@@ -266,7 +268,12 @@ export class SalesforceClient {
 
   private readLimitInfo(): void {
     const info = this.conn.limitInfo as { apiUsage?: { used: number; limit: number } } | undefined;
-    if (info?.apiUsage !== undefined) this.usage = { ...info.apiUsage };
+    if (info?.apiUsage !== undefined) {
+      this.usage = { ...info.apiUsage };
+      this.usageStale = false;
+      // jsforce keeps the last figures until the next header; clear them so a stale value is not re-read.
+      this.conn.limitInfo = {};
+    }
   }
 
   /** Latest daily figures from `Sforce-Limit-Info` (Salesforce sends no per-window headers). */

@@ -8,6 +8,7 @@ import type { WebhookChange, WebhookRequest, WebhookResult } from '../../src/con
 import { CrmhubError } from '../../src/connector-kit/errors.ts';
 import { parseChangeEvents } from './change-event.ts';
 import { OUTBOUND_MESSAGE_ACK, parseOutboundMessage } from './outbound-message.ts';
+import { normaliseSalesforceDate } from './soql.ts';
 
 export interface WebhookSettings {
   /** Shared secret expected in the `token` query parameter. Without one every delivery is refused. */
@@ -65,7 +66,8 @@ export function handleSalesforceWebhook(request: WebhookRequest, settings: Webho
     }
     const changes = message.notifications.map((n): WebhookChange => {
       const modified = n.fields['SystemModstamp'] ?? n.fields['LastModifiedDate'];
-      const changedAt = typeof modified === 'string' ? new Date(Date.parse(modified.replace(/([+-]\d{2})(\d{2})$/, '$1:$2'))).toISOString() : new Date(request.now).toISOString();
+      const ms = typeof modified === 'string' ? Date.parse(normaliseSalesforceDate(modified)) : Number.NaN;
+      const changedAt = new Date(Number.isNaN(ms) ? request.now : ms).toISOString();
       const converted = n.object === 'Lead' && n.fields['IsConverted'] === 'true' && typeof n.fields['ConvertedContactId'] === 'string';
       return {
         object: n.object,

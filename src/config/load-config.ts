@@ -142,6 +142,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sources[variable.name] = 'default';
     }
   }
+  checkPairs(raw, problems);
   const parsed = flatSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -150,10 +151,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   if (problems.length > 0 || !parsed.success) throw configError(problems);
-  const flat = parsed.data;
-  const config = structure(flat, sources, problems);
-  if (problems.length > 0) throw configError(problems);
-  return config;
+  return structure(parsed.data, sources);
+}
+
+/** Settings that only make sense together; checked on presence, so they are reported with the rest. */
+function checkPairs(raw: Record<string, string>, problems: string[]): void {
+  const has = (name: string): boolean => (raw[name] ?? '').trim() !== '';
+  if (has('SALESFORCE_ACCESS_TOKEN') && !has('SALESFORCE_INSTANCE_URL')) {
+    problems.push('SALESFORCE_INSTANCE_URL: must be set when SALESFORCE_ACCESS_TOKEN is set');
+  }
+  for (const [a, b] of [
+    ['SALESFORCE_CLIENT_ID', 'SALESFORCE_CLIENT_SECRET'],
+    ['PIPEDRIVE_WEBHOOK_USER', 'PIPEDRIVE_WEBHOOK_PASSWORD'],
+  ] as const) {
+    if (has(a) !== has(b)) problems.push(`${has(a) ? b : a}: ${a} and ${b} go together`);
+  }
 }
 
 function configError(problems: string[]): CrmhubError {
@@ -172,7 +184,8 @@ function describeValue(name: string, value: string | undefined): string {
 
 function readConfigFile(env: Record<string, string | undefined>, file: string | null | undefined, problems: string[]): Record<string, string> {
   if (file === null) return {};
-  const explicit = file ?? env.CRMHUB_CONFIG;
+  const fromEnv = env.CRMHUB_CONFIG;
+  const explicit = file ?? (fromEnv === undefined || fromEnv.trim() === '' ? undefined : fromEnv);
   const filePath = explicit ?? path.resolve('crmhub.config.yaml');
   if (!existsSync(filePath)) {
     if (explicit !== undefined) problems.push(`CRMHUB_CONFIG: file ${filePath} does not exist`);
@@ -241,7 +254,7 @@ function toSettingText(value: unknown): string | null {
   return null;
 }
 
-function structure(flat: Flat, sources: CrmhubConfig['sources'], problems: string[]): CrmhubConfig {
+function structure(flat: Flat, sources: CrmhubConfig['sources']): CrmhubConfig {
   const hubspot: HubspotSettings | null =
     flat.HUBSPOT_ACCESS_TOKEN === undefined
       ? null
@@ -249,14 +262,6 @@ function structure(flat: Flat, sources: CrmhubConfig['sources'], problems: strin
 
   const sfToken = flat.SALESFORCE_ACCESS_TOKEN !== undefined;
   const sfClient = flat.SALESFORCE_CLIENT_ID !== undefined || flat.SALESFORCE_CLIENT_SECRET !== undefined;
-  if (sfToken && flat.SALESFORCE_INSTANCE_URL === undefined) {
-    problems.push('SALESFORCE_INSTANCE_URL: must be set when SALESFORCE_ACCESS_TOKEN is set');
-  }
-  if (sfClient && (flat.SALESFORCE_CLIENT_ID === undefined || flat.SALESFORCE_CLIENT_SECRET === undefined)) {
-    problems.push(
-      `${flat.SALESFORCE_CLIENT_ID === undefined ? 'SALESFORCE_CLIENT_ID' : 'SALESFORCE_CLIENT_SECRET'}: SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET go together`,
-    );
-  }
   const salesforce: SalesforceSettings | null =
     sfToken || sfClient
       ? {
@@ -271,11 +276,6 @@ function structure(flat: Flat, sources: CrmhubConfig['sources'], problems: strin
         }
       : null;
 
-  if ((flat.PIPEDRIVE_WEBHOOK_USER === undefined) !== (flat.PIPEDRIVE_WEBHOOK_PASSWORD === undefined)) {
-    problems.push(
-      `${flat.PIPEDRIVE_WEBHOOK_USER === undefined ? 'PIPEDRIVE_WEBHOOK_USER' : 'PIPEDRIVE_WEBHOOK_PASSWORD'}: PIPEDRIVE_WEBHOOK_USER and PIPEDRIVE_WEBHOOK_PASSWORD go together`,
-    );
-  }
   const pipedrive: PipedriveSettings | null =
     flat.PIPEDRIVE_API_TOKEN === undefined
       ? null

@@ -16,8 +16,9 @@
  *
  * Every caller is answered after the COMMIT of the transaction holding its events.
  */
-import type { Identifier, JsonObject, JsonValue, ProfileId, ProfileKind } from '../core/types.ts';
-import type { ProfileStore, StoreTx, TraitWrite } from '../store/port.ts';
+import type { Identifier, JsonObject, ProfileId, ProfileKind } from '../core/types.ts';
+import { writeTraits } from '../identity/write-traits.ts';
+import type { ProfileStore, StoreTx } from '../store/port.ts';
 import { correctTimestamp } from './correct-timestamp.ts';
 import { EVENT_SOURCE, extractIdentifiers } from './extract-identifiers.ts';
 import { GroupCommitter, type Outcome } from './group-committer.ts';
@@ -179,35 +180,9 @@ function describeIssue(issue: unknown): string {
   return JSON.stringify(issue);
 }
 
-/**
- * Writes event traits with provenance. A key whose stored value changed later than `at` (per its
- * `changedAt`) is left alone; an unchanged value is not rewritten (no version bump). Returns
- * whether anything was written.
- */
+/** Writes event traits with provenance (src/identity's `writeTraits`); true when anything changed. */
 async function writeEventTraits(tx: StoreTx, profileId: ProfileId, traits: JsonObject, at: string): Promise<boolean> {
-  const keys = Object.keys(traits);
-  if (keys.length === 0) return false;
-  const current = new Map((await tx.getTraits(profileId)).map((t) => [t.key, t]));
-  const atMs = Date.parse(at);
-  const writes: TraitWrite[] = [];
-  for (const key of keys) {
-    const value = traits[key] as JsonValue;
-    const stored = current.get(key);
-    if (stored === undefined) {
-      if (value !== null) writes.push({ key, value, source: EVENT_SOURCE, changedAt: at });
-      continue;
-    }
-    if (Date.parse(stored.changedAt) > atMs) continue;
-    if (jsonEqual(stored.value, value)) continue;
-    writes.push({ key, value, source: EVENT_SOURCE, changedAt: at });
-  }
-  if (writes.length === 0) return false;
-  await tx.writeTraits(profileId, writes);
-  return true;
-}
-
-function jsonEqual(a: JsonValue, b: JsonValue): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  return JSON.stringify(a) === JSON.stringify(b);
+  if (Object.keys(traits).length === 0) return false;
+  const result = await writeTraits(tx, profileId, traits, { source: EVENT_SOURCE, changedAt: at });
+  return result.written.length > 0 || result.deleted.length > 0;
 }

@@ -11,6 +11,6 @@ export function mappingJsonSchemaText(): string {
   // io 'input': editors check what admins write, where defaulted keys are optional.
   const generated = z.toJSONSchema(mappingSchema, { io: 'input', target: 'draft-2020-12' });
   const { $schema, ...rest } = generated;
-  const schema = { $schema, $id: 'https://crmhub.dev/mapping.schema.json', title: 'crmhub field mapping', ...rest };
+  const schema = { $schema, title: 'crmhub field mapping', ...rest };
   return `${JSON.stringify(schema, null, 2)}\n`;
 }

@@ -138,7 +138,7 @@ export function validateMappingSource(text: string, options: ValidateOptions): V
   const doc = loc.parse(text);
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
-      const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+      const pos = loc.lines.linePos(e.pos[0]);
       issues.push({ file: options.file, line: pos.line, col: pos.col, code: 'E_YAML_SYNTAX', path: '', message: e.message.split('\n')[0] ?? e.message, severity: 'error' });
     }
     return { issues };

@@ -49,6 +49,8 @@ export class ConnectionThrottle {
   private readonly redis: Redis | undefined;
   private readonly pauseKey: string;
   private pausedUntilMs = 0;
+  /** Times of the calls made in the current window (ms epoch), oldest first. */
+  private readonly callTimes: number[] = [];
   private stoppedUntilMs = 0;
   /** Calls that went through the limiter. */
   scheduled = 0;
@@ -104,6 +106,7 @@ export class ConnectionThrottle {
     this.assertNotStopped();
     return this.limiter.schedule(async () => {
       await this.waitOutPause();
+      await this.waitForWindowSlot();
       this.assertNotStopped();
       this.scheduled++;
       try {
@@ -145,6 +148,25 @@ export class ConnectionThrottle {
     // Local limiters return nothing from disconnect; clustered ones a promise. The shared ioredis
     // client stays open: its owner closes it.
     await Promise.resolve(this.limiter.disconnect(false)).catch(() => undefined);
+  }
+
+  /**
+   * bottleneck spaces job *starts* by `minTime` from when it planned them, so a start delayed by a
+   * busy event loop lets the next one follow closer than `minTime`, and a rolling window at the CRM
+   * can see one call too many (a 429). This guard counts the calls actually made in the last
+   * window and waits for a free slot (in-process; across processes the shared limiter decides).
+   */
+  private async waitForWindowSlot(): Promise<void> {
+    const { requestsPerWindow, windowMs } = this.limits;
+    for (;;) {
+      const now = this.clock();
+      while (this.callTimes.length > 0 && (this.callTimes[0] ?? 0) <= now - windowMs) this.callTimes.shift();
+      if (this.callTimes.length < requestsPerWindow) {
+        this.callTimes.push(now);
+        return;
+      }
+      await sleep((this.callTimes[0] ?? now) + windowMs - now + 1);
+    }
   }
 
   private async waitOutPause(): Promise<void> {

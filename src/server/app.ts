@@ -8,10 +8,12 @@
  * The app does not listen; `crmhub serve` (or a test) calls `listen`/`inject`. Closing the app
  * (`app.close()`) drains the ingest group committer first; the store is the caller's to close.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import type { CrmhubConfig } from '../config/load-config.ts';
 import { EventIngestor, type IdentityPort, type ProfilesChangedHook } from '../ingest/event-ingestor.ts';
+import { IdentityResolver } from '../identity/identity-resolver.ts';
+import { getProfileView } from '../identity/profile-view.ts';
 import type { ProfileStore } from '../store/port.ts';
 import { registerBodyParser } from './body-parser.ts';
 import { errorBody, toErrorReply } from './error-reply.ts';
@@ -27,10 +29,10 @@ import type { ServerContext } from './server-context.ts';
 export interface AppDeps {
   config: CrmhubConfig;
   store: ProfileStore;
-  /** The identity resolver (src/identity's `IdentityResolver`). */
-  identity: IdentityPort;
-  /** Reads the Profile JSON by id or `TYPE:VALUE` (src/identity's `getProfileView`). */
-  profileView: ProfileViewFn;
+  /** Default: `new IdentityResolver()` (src/identity). */
+  identity?: IdentityPort;
+  /** Reads the Profile JSON by id or `TYPE:VALUE`. Default: src/identity's `getProfileView`. */
+  profileView?: ProfileViewFn;
   /** Default: a logger at `config.logLevel` that scrubs `config.secrets`. */
   logger?: Logger;
   /** Default: a fresh registry. */
@@ -60,14 +62,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // pino 10's Logger type is wider than the pino 9 types Fastify 5 was built against; the runtime API is the same.
     loggerInstance: logger as unknown as FastifyBaseLogger,
     bodyLimit: DEFAULT_BODY_LIMIT,
-    disableRequestLogging: true,
+    // Per-request lines cost throughput; the onResponse hook counts requests and errors are logged.
+    logController: new LogController({ disableRequestLogging: true }),
     // Behind a proxy the client address comes from X-Forwarded-For; off by default (loopback).
     trustProxy: false,
   });
 
   const ingest = new EventIngestor({
     store,
-    identity: deps.identity,
+    identity: deps.identity ?? new IdentityResolver(),
     ...(deps.onProfilesChanged === undefined ? {} : { onProfilesChanged: deps.onProfilesChanged }),
     maxWaitMs: config.ingest.maxWaitMs,
     maxEvents: config.ingest.maxEvents,
@@ -121,7 +124,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes);
   await app.register(eventRoutes);
-  await app.register(profileRoutes(deps.profileView));
+  await app.register(profileRoutes(deps.profileView ?? ((tx, arg) => getProfileView(tx, arg))));
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   return app;
 }

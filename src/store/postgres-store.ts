@@ -102,7 +102,13 @@ export class PostgresStore extends SqlProfileStore {
 
   /** Creates the schema when missing. Called by `openStore` before migrating. */
   async ensureSchema(): Promise<void> {
-    await this.pool.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+    try {
+      await this.pool.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+    } catch (err) {
+      // Two processes creating it at once: IF NOT EXISTS is not atomic; the loser sees a duplicate.
+      const code = (err as { code?: unknown }).code;
+      if (code !== '23505' && code !== '42P06') throw err;
+    }
   }
 
   /** Drops the schema and everything in it (tests). */

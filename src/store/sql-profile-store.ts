@@ -32,6 +32,14 @@ export abstract class SqlProfileStore implements ProfileStore {
   protected abstract lockForMigration(db: SqlExecutor): Promise<void>;
   abstract close(): Promise<void>;
 
+  /**
+   * Runs one raw statement (`?` placeholders) in its own transaction; resolves to rows changed.
+   * For benchmarks, bulk loads and admin tooling only: application code goes through the port.
+   */
+  execRaw(sql: string, params: readonly SqlParam[] = []): Promise<number> {
+    return this.withTx((db) => db.run(sql, params));
+  }
+
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return this.withTx((db) => fn(new SqlStoreTx(db, this.dialect)));
   }

@@ -31,7 +31,12 @@ export function json<T extends JsonValue = JsonValue>(row: SqlRow, column: strin
 }
 
 /** Canonical time form: `toISOString()` (UTC, milliseconds), so text order is time order. */
+const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 export function iso(time: string): string {
+  // Fast path: already canonical (what every caller producing `toISOString()` passes) — this runs
+  // several times per stored event, so skip the parse/format round trip.
+  if (CANONICAL_TIME.test(time)) return time;
   const ms = Date.parse(time);
   if (Number.isNaN(ms)) throw new TypeError(`not an ISO-8601 time: ${time}`);
   return new Date(ms).toISOString();

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { CrmhubError } from '../connector-kit/errors.ts';
 import { AsyncMutex } from './async-mutex.ts';
 import type { SqlExecutor, SqlParam, SqlRow } from './sql-executor.ts';
 import { SqlProfileStore } from './sql-profile-store.ts';
@@ -72,6 +73,10 @@ export class SqliteStore extends SqlProfileStore {
     this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // 64 MiB page cache: identifier lookups stay in memory well past a million rows.
     this.db.pragma('cache_size = -65536');
+    // From here on the writer never sleeps inside SQLite: a busy handler would block the event loop
+    // (and with it the transaction holding the lock, if that is in this process). BEGIN IMMEDIATE
+    // is retried asynchronously instead (see beginImmediate).
+    this.db.pragma('busy_timeout = 0');
     this.writer = new SqliteExecutor(this.db);
     if (memory) {
       this.readDb = null;
@@ -95,7 +100,7 @@ export class SqliteStore extends SqlProfileStore {
     if (this.closed) return Promise.reject(new TypeError('store is closed'));
     return this.mutex.run(() =>
       this.inTx.run(true, async () => {
-        this.db.exec('BEGIN IMMEDIATE');
+        await this.beginImmediate();
         try {
           const result = await fn(this.writer);
           this.db.exec('COMMIT');
@@ -106,6 +111,26 @@ export class SqliteStore extends SqlProfileStore {
         }
       }),
     );
+  }
+
+  /** Takes the write lock, waiting (without blocking the event loop) up to BUSY_TIMEOUT_MS. */
+  private async beginImmediate(): Promise<void> {
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        this.db.exec('BEGIN IMMEDIATE');
+        return;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (code !== 'SQLITE_BUSY' || Date.now() >= deadline) {
+          if (code === 'SQLITE_BUSY') {
+            throw new CrmhubError('transient', 'database is locked by another process', { code: 'DATABASE_BUSY', cause: err });
+          }
+          throw err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   protected readExecutor(): SqlExecutor {

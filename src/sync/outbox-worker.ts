@@ -93,14 +93,22 @@ export function backoffMs(ctx: Pick<EngineContext, 'retry' | 'random'>, attempts
 export class OutboxWorker {
   constructor(private readonly ctx: EngineContext) {}
 
-  /** Runs claim rounds for one connector until nothing is due (or the connection pauses). */
+  /**
+   * Runs claim rounds for one connector until nothing is due (or the connection pauses). Rounds run
+   * `maxConcurrent` at a time so the next claim overlaps the current writes and the throttle never
+   * idles between rounds (each round leases its own rows).
+   */
   async drain(options: DrainOptions): Promise<DrainCounts> {
     const total = emptyDrainCounts();
-    for (let round = 0; round < 10_000; round++) {
-      const counts = await this.drainOnce(options);
-      for (const k of Object.keys(total) as (keyof DrainCounts)[]) total[k] += counts[k];
-      if (counts.claimed === 0 || this.isPaused(options.connector)) break;
-    }
+    const lanes = Math.max(1, this.ctx.connector(options.connector).declaration.limits.maxConcurrent);
+    const lane = async (): Promise<void> => {
+      for (let round = 0; round < 100_000; round++) {
+        const counts = await this.drainOnce(options);
+        for (const k of Object.keys(total) as (keyof DrainCounts)[]) total[k] += counts[k];
+        if (counts.claimed === 0 || this.isPaused(options.connector)) return;
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
     return total;
   }
 

@@ -257,9 +257,15 @@ export function planRecord(input: PlanInput): RecordPlan {
       conflict = true;
       decision = decideConflict(field, pEmpty, rEmpty, profileAt, remoteAt);
     }
+    // Which side's change a skip holds back: a held-back CRM change keeps the old base so the next
+    // plan sees the same situation (otherwise it would look like a profile change and be pushed).
+    let heldBackRemote = false;
     if (!conflict && field.conflict === 'fill_if_empty') {
       if (decision.want === 'profile' && !rEmpty) decision = { want: 'none', reason: 'fill_if_empty: CRM already has a value' };
-      if (decision.want === 'remote' && !pEmpty) decision = { want: 'none', reason: 'fill_if_empty: profile already has a value' };
+      if (decision.want === 'remote' && !pEmpty) {
+        decision = { want: 'none', reason: 'fill_if_empty: profile already has a value' };
+        heldBackRemote = true;
+      }
     }
     if (conflict) {
       plan.conflicts.push({
@@ -284,7 +290,8 @@ export function planRecord(input: PlanInput): RecordPlan {
     }
     if (decision.want === 'none') {
       row.outcome = 'skipped_not_empty';
-      keepCurrent();
+      if (heldBackRemote) keepBase();
+      else keepCurrent();
       continue;
     }
     if (decision.want === 'profile') {
@@ -301,7 +308,8 @@ export function planRecord(input: PlanInput): RecordPlan {
         row.reason += '; on_empty ignore: an empty profile value does not blank the CRM';
         keepCurrent();
       } else {
-        const value = pn ?? null;
+        // Empties travel as null; each connector sends its CRM's "clear" (HubSpot wants '').
+        const value = pEmpty ? null : (pn ?? null);
         row.outcome = conflict ? 'conflict_profile_won' : 'to_remote';
         plan.remoteDiff[key] = value;
         plan.shadow[key] = value;
@@ -324,7 +332,8 @@ export function planRecord(input: PlanInput): RecordPlan {
       keepBase();
     } else {
       row.outcome = conflict ? 'conflict_remote_won' : 'to_profile';
-      plan.traitWrites.push({ key: field.profile, value: valueOf(back) ?? null, changedAt: remoteAt ?? EPOCH, source });
+      const value = rEmpty ? null : (valueOf(back) ?? null);
+      plan.traitWrites.push({ key: field.profile, value, changedAt: remoteAt ?? EPOCH, source });
       keepCurrent();
     }
   }

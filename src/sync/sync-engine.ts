@@ -130,6 +130,11 @@ export class SyncEngine {
     this.pageSize = options.pageSize ?? 100;
   }
 
+  /** Whether a connector with this slug is configured. */
+  has(slug: string): boolean {
+    return this.ctx.connectors.has(slug);
+  }
+
   /** Connector objects that are both configured and mapped, optionally filtered. */
   targets(filter: { connector?: string; object?: string } = {}): { connector: string; object: string }[] {
     return this.ctx.mappings

@@ -29,6 +29,11 @@ export interface ContractHarness {
   /** Page size the suite passes to `readChanges` to force several pages. Default 2. */
   pageSize?: number;
   cleanup?(): Promise<void>;
+  /**
+   * Tampers with the webhook's credential, for CRMs that do not sign bodies (Salesforce Outbound
+   * Messages carry only a URL token and the org id). Default: flip one byte of the body.
+   */
+  tamper?(request: WebhookRequest): WebhookRequest;
 }
 
 function tamper(request: WebhookRequest): WebhookRequest {
@@ -175,7 +180,7 @@ export function describeConnectorContract(name: string, setup: () => Promise<Con
         expect(c.deliveryId.length).toBeGreaterThan(0);
         expect(Number.isNaN(Date.parse(c.changedAt))).toBe(false);
       }
-      const error = await h.connector.handleWebhook(tamper(request)).then(
+      const error = await h.connector.handleWebhook((h.tamper ?? tamper)(request)).then(
         () => null,
         (e: unknown) => e,
       );

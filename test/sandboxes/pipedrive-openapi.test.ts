@@ -9,8 +9,8 @@
  * last page has `next_cursor: null`, an open deal has `won_time: null`, …); only those may be null.
  */
 import { readFileSync } from 'node:fs';
-import Ajv, { type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsModule, { type FormatsPlugin } from 'ajv-formats';
 import { v1, v2 } from 'pipedrive';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,7 @@ const RELAXED = new Set([
   'next_cursor',
   'address',
   'organization',
+  'person',
   'stage_change_time',
   'won_time',
   'lost_time',
@@ -63,6 +64,8 @@ function toJsonSchema(node: unknown, relaxedName?: string): unknown {
 }
 
 const ajv = new Ajv({ strict: false, allErrors: true });
+// ajv-formats is CommonJS: under NodeNext its default export arrives as the module object.
+const addFormats = (addFormatsModule as unknown as { default?: FormatsPlugin }).default ?? (addFormatsModule as unknown as FormatsPlugin);
 addFormats(ajv);
 
 function loadValidators(file: string): (method: string, path: string, status?: string) => ValidateFunction {
@@ -75,7 +78,7 @@ function loadValidators(file: string): (method: string, path: string, status?: s
     const op = spec.paths[path]?.[method] as { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> } | undefined;
     const schema = op?.responses?.[status]?.content?.['application/json']?.schema;
     if (!schema) throw new TypeError(`no ${status} schema for ${key}`);
-    const validate = ajv.compile(toJsonSchema(schema));
+    const validate = ajv.compile(toJsonSchema(schema) as object);
     cache.set(key, validate);
     return validate;
   };
@@ -141,6 +144,9 @@ describe('Pipedrive sandbox responses match openapi-v2.yaml', () => {
     expectValid(v2Schema('post', '/organizations'), added);
     const id = added.data!.id!;
     expectValid(v2Schema('get', '/organizations/{id}'), await api.getOrganization({ id }));
+    const found = await api.searchOrganization({ term: 'Spec Org', fields: 'name', exact_match: true });
+    expect(found.data!.items!.map((i) => i.item!.id)).toEqual([id]);
+    expectValid(v2Schema('get', '/organizations/search'), found);
     expectValid(v2Schema('patch', '/organizations/{id}'), await api.updateOrganization({ id, UpdateOrganizationRequest: { employee_count: 12 } }));
     expectValid(v2Schema('delete', '/organizations/{id}'), await api.deleteOrganization({ id }));
   });
@@ -152,6 +158,9 @@ describe('Pipedrive sandbox responses match openapi-v2.yaml', () => {
     expectValid(v2Schema('post', '/deals'), added);
     const id = added.data!.id!;
     expectValid(v2Schema('get', '/deals/{id}'), await api.getDeal({ id }));
+    const found = await api.searchDeals({ term: 'Spec Deal', fields: 'title' });
+    expect(found.data!.items!.map((i) => i.item!.id)).toEqual([id]);
+    expectValid(v2Schema('get', '/deals/search'), found);
     expectValid(v2Schema('patch', '/deals/{id}'), await api.updateDeal({ id, UpdateDealRequest: { status: 'won', stage_id: 4 } }));
     expectValid(v2Schema('delete', '/deals/{id}'), await api.deleteDeal({ id }));
   });

@@ -28,7 +28,7 @@ async function control(route: string, body?: unknown): Promise<any> {
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  return { status: res.status, ...(await res.json()) };
+  return { status: res.status, ...((await res.json()) as object) };
 }
 
 async function rejection(p: Promise<unknown>): Promise<any> {

@@ -251,8 +251,15 @@ export function normaliseValue(def: PropertyDefinition | undefined, name: string
 /** Comparable form of a stored value for search filters and sorts. */
 export function comparable(def: PropertyDefinition | undefined, value: string): number | string {
   if (def && (def.type === 'number' || def.type === 'date' || def.type === 'datetime')) {
+    const cached = numericCache.get(value);
+    if (cached !== undefined) return cached;
     const n = /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : Date.parse(value);
-    return Number.isFinite(n) ? n : value.toLowerCase();
+    const out = Number.isFinite(n) ? n : value.toLowerCase();
+    // Searches over 10k records parse the same timestamps again and again; a bounded cache keeps them cheap.
+    if (numericCache.size > 200_000) numericCache.clear();
+    numericCache.set(value, out);
+    return out;
   }
   return value.toLowerCase();
 }
+const numericCache = new Map<string, number | string>();

@@ -21,6 +21,7 @@ export const TOKEN_COSTS: Record<string, number> = {
   'DELETE /api/v2/organizations/:id': 3,
   'GET /api/v2/organizations/search': 20,
   'GET /api/v2/deals': 10,
+  'GET /api/v2/deals/search': 20,
   'POST /api/v2/deals': 5,
   'GET /api/v2/deals/:id': 1,
   'PATCH /api/v2/deals/:id': 5,

@@ -181,58 +181,82 @@ export function registerV2Routes(app: FastifyInstance, state: PipedriveSandboxSt
   }
 
   // Search: wrapper of itemSearch; `exact_match` is case-insensitive full match (searchPersons docs).
-  app.get('/api/v2/persons/search', async (request, reply) => {
-    const parsed = searchQuerySchema.safeParse(request.query);
-    if (!parsed.success) return sendV2Error(reply, 400, describeQueryIssues(parsed.error));
-    const q = parsed.data;
-    const exact = q.exact_match === 'true';
-    if (q.term.length < (exact ? 1 : 2)) return sendV2Error(reply, 400, 'Validation failed: term: Search term must be at least 2 characters long');
-    const searchIn = new Set((q.fields ?? 'custom_fields,email,notes,phone,name').split(','));
-    const term = q.term.trim().toLowerCase();
-    const now = Date.now();
-    const hit = (v: unknown): boolean => typeof v === 'string' && (exact ? v.trim().toLowerCase() === term : v.toLowerCase().includes(term));
-    let candidates: StoredRecord[];
-    if (exact && searchIn.size === 1 && searchIn.has('email')) {
-      candidates = store.personsByEmail(term).flatMap((id) => store.get('person', id) ?? []);
-    } else {
-      candidates = [...store.records.person.values()].filter((r) => {
-        if (r.deleted) return false;
-        const contacts = (key: string) => (Array.isArray(r.data[key]) ? (r.data[key] as Record<string, Json>[]) : []).map((c) => c['value']);
-        if (searchIn.has('name') && hit(r.data['name'])) return true;
-        if (searchIn.has('email') && contacts('emails').some(hit)) return true;
-        if (searchIn.has('phone') && contacts('phones').some(hit)) return true;
-        if (searchIn.has('custom_fields') && Object.values(r.custom).some(hit)) return true;
-        return false;
-      });
+  const SEARCH_FIELDS: Record<PipedriveEntity, string> = {
+    person: 'custom_fields,email,notes,phone,name',
+    organization: 'address,custom_fields,notes,name',
+    deal: 'custom_fields,notes,title',
+  };
+  const contactValues = (r: StoredRecord, key: string): Json[] => (Array.isArray(r.data[key]) ? (r.data[key] as Record<string, Json>[]).map((c) => c['value'] ?? null) : []);
+  const orgRef = (raw: Json | undefined) => {
+    const org = typeof raw === 'number' ? store.get('organization', raw) : undefined;
+    return org ? { id: org.id, name: org.data['name'] ?? '', address: null } : null;
+  };
+  const searchItem = (r: StoredRecord): Record<string, Json> => {
+    const common = { id: r.id, type: r.entity, visible_to: r.data['visible_to'] ?? 3, owner: { id: r.data['owner_id'] ?? API_USER_ID }, custom_fields: [], notes: [] };
+    if (r.entity === 'person') {
+      return { ...common, name: r.data['name'] ?? '', phones: contactValues(r, 'phones'), emails: contactValues(r, 'emails'), organization: orgRef(r.data['org_id']) };
     }
-    candidates = candidates.filter((r) => r.searchableAfter <= now && (q.organization_id === undefined || r.data['org_id'] === q.organization_id));
-    candidates.sort((a, b) => a.id - b.id);
-    const start = q.cursor ? Number(Buffer.from(q.cursor, 'base64url').toString('utf8')) || 0 : 0;
-    const limit = q.limit ?? 100;
-    const page = candidates.slice(start, start + limit);
-    const items = page.map((r) => {
-      const orgId = r.data['org_id'];
-      const org = typeof orgId === 'number' ? store.get('organization', orgId) : undefined;
-      const values = (key: string) => (Array.isArray(r.data[key]) ? (r.data[key] as Record<string, Json>[]).map((c) => c['value']) : []);
-      return {
-        result_score: exact ? 1 : 0.5,
-        item: {
-          id: r.id,
-          type: 'person',
-          name: r.data['name'],
-          phones: values('phones'),
-          emails: values('emails'),
-          visible_to: r.data['visible_to'],
-          owner: { id: r.data['owner_id'] },
-          organization: org ? { id: org.id, name: org.data['name'], address: null } : null,
-          custom_fields: [],
-          notes: [],
-        },
-      };
+    if (r.entity === 'organization') return { ...common, name: r.data['name'] ?? '', address: null };
+    const personId = r.data['person_id'];
+    const person = typeof personId === 'number' ? store.get('person', personId) : undefined;
+    const stage = STAGES.find((st) => st.id === r.data['stage_id']);
+    return {
+      ...common,
+      title: r.data['title'] ?? '',
+      value: r.data['value'] ?? 0,
+      currency: r.data['currency'] ?? 'USD',
+      status: r.data['status'] ?? 'open',
+      stage: { id: stage?.id ?? 1, name: stage?.name ?? '' },
+      person: person ? { id: person.id, name: person.data['name'] ?? '' } : null,
+      organization: orgRef(r.data['org_id']),
+      is_archived: false,
+    };
+  };
+  for (const [entity, plural] of COLLECTIONS) {
+    app.get(`/api/v2/${plural}/search`, async (request, reply) => {
+      const parsed = searchQuerySchema.safeParse(request.query);
+      if (!parsed.success) return sendV2Error(reply, 400, describeQueryIssues(parsed.error));
+      const q = parsed.data;
+      const exact = q.exact_match === 'true';
+      if (q.term.length < (exact ? 1 : 2)) return sendV2Error(reply, 400, 'Validation failed: term: Search term must be at least 2 characters long');
+      const allowed = SEARCH_FIELDS[entity].split(',');
+      const searchIn = new Set((q.fields ?? SEARCH_FIELDS[entity]).split(','));
+      const wrong = [...searchIn].find((f) => !allowed.includes(f));
+      if (wrong) return sendV2Error(reply, 400, `Validation failed: fields: '${wrong}' is not searchable on ${plural}`);
+      const term = q.term.trim().toLowerCase();
+      const now = Date.now();
+      const hit = (v: unknown): boolean =>
+        (typeof v === 'string' || typeof v === 'number') && (exact ? String(v).trim().toLowerCase() === term : String(v).toLowerCase().includes(term));
+      let candidates: StoredRecord[];
+      if (entity === 'person' && exact && searchIn.size === 1 && searchIn.has('email')) {
+        candidates = store.personsByEmail(term).flatMap((id) => store.get('person', id) ?? []);
+      } else {
+        candidates = [...store.records[entity].values()].filter((r) => {
+          if (r.deleted) return false;
+          if (searchIn.has('name') && hit(r.data['name'])) return true;
+          if (searchIn.has('title') && hit(r.data['title'])) return true;
+          if (searchIn.has('email') && contactValues(r, 'emails').some(hit)) return true;
+          if (searchIn.has('phone') && contactValues(r, 'phones').some(hit)) return true;
+          if (searchIn.has('custom_fields')) {
+            // Only text-like custom fields are searchable (searchPersons `fields` docs).
+            return Object.entries(r.custom).some(([key, v]) => {
+              const type = fields.custom(entity, key)?.field_type;
+              return (type === 'varchar' || type === 'text' || type === 'double' || type === 'phone') && hit(v);
+            });
+          }
+          return false;
+        });
+      }
+      candidates = candidates.filter((r) => r.searchableAfter <= now && (q.organization_id === undefined || r.data['org_id'] === q.organization_id));
+      candidates.sort((a, b) => a.id - b.id);
+      const start = q.cursor ? Number(Buffer.from(q.cursor, 'base64url').toString('utf8')) || 0 : 0;
+      const limit = q.limit ?? 100;
+      const page = candidates.slice(start, start + limit);
+      const items = page.map((r) => ({ result_score: exact ? 1 : 0.5, item: searchItem(r) }));
+      const next = start + limit < candidates.length ? Buffer.from(String(start + limit)).toString('base64url') : null;
+      return { success: true, data: { items }, additional_data: { next_cursor: next } };
     });
-    const next = start + limit < candidates.length ? Buffer.from(String(start + limit)).toString('base64url') : null;
-    return { success: true, data: { items }, additional_data: { next_cursor: next } };
-  });
+  }
 
   app.get('/api/v2/stages', () => ({
     success: true,

@@ -175,12 +175,11 @@ export type ListQuery = z.infer<typeof listQuerySchema>;
 
 export const searchQuerySchema = z.strictObject({
   term: z.string(),
-  fields: z
-    .string()
-    .refine((s) => s.split(',').every((f) => ['custom_fields', 'email', 'notes', 'phone', 'name', 'address'].includes(f)), 'has an unknown field')
-    .optional(),
+  fields: z.string().optional(),
   exact_match: z.enum(['true', 'false']).optional(),
   organization_id: z.coerce.number().int().optional(),
+  person_id: z.coerce.number().int().optional(),
+  status: z.enum(['open', 'won', 'lost']).optional(),
   include_fields: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
   cursor: z.string().optional(),

@@ -3,6 +3,7 @@
  * OAuth, Bulk API 2.0), with the control API of design.md §6 plus `POST /_sandbox/convert-lead`.
  * Credentials are fixed, well-known values: the sandbox only listens on loopback.
  */
+/* eslint-disable @typescript-eslint/require-await -- Fastify handlers are async on purpose: return values are sent and throws become rejections for the error handler. */
 import { z } from 'zod';
 import type { RunningSandbox, SandboxStartOptions } from '../../../src/connector-kit/connector-module.ts';
 import { createSandboxServer } from '../../../src/connector-kit/sandbox/sandbox-server.ts';

@@ -51,7 +51,8 @@ export function isOutboundAck(body: string): boolean {
     const env = doc.Envelope as Record<string, unknown> | undefined;
     const bodyEl = env?.Body as Record<string, unknown> | undefined;
     const resp = bodyEl?.notificationsResponse as Record<string, unknown> | undefined;
-    return String(resp?.Ack ?? '').trim().toLowerCase() === 'true';
+    const ackValue = resp?.Ack;
+    return (typeof ackValue === 'string' || typeof ackValue === 'boolean') && String(ackValue).trim().toLowerCase() === 'true';
   } catch {
     return false;
   }

@@ -5,6 +5,7 @@
  * (lib/connection.js `parseIdUrl`) and re-bases on. Errors are `{error, error_description}` with
  * HTTP 400 (Salesforce Help "OAuth 2.0 Client Credentials Flow", "OAuth 2.0 Refresh Token Flow").
  */
+/* eslint-disable @typescript-eslint/require-await -- Fastify handlers are async on purpose: return values are sent and throws become rejections for the error handler. */
 import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';

@@ -4,6 +4,7 @@
  * `nextRecordsUrl` paging, sObject Collections and `/limits`. Shapes follow the REST API
  * Developer Guide and what jsforce 3.10.16 sends and parses (lib/connection.js, lib/query.js).
  */
+/* eslint-disable @typescript-eslint/require-await -- Fastify handlers are async on purpose: return values are sent and throws become rejections for the error handler. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { normalizeId } from './ids.ts';
@@ -12,7 +13,7 @@ import { describeField, describeObjectSummary, SOBJECTS, type SfObjectDef } from
 import { apiContext, sendSfErrors } from './http.ts';
 import { planQuery, runQuery } from './soql.ts';
 import type { SalesforceSandbox } from './salesforce-sandbox.ts';
-import { formatDateTime, parseDateTime, type SfRecord, type SfSaveError } from './values.ts';
+import { formatDateTime, parseDateTime, show, type SfRecord, type SfSaveError } from './values.ts';
 
 type Params = Record<string, string>;
 type Query = Record<string, string | undefined>;
@@ -381,7 +382,7 @@ export function registerRestRoutes(app: FastifyInstance, sb: SalesforceSandbox):
     const valueOf = (record: Item): string | undefined => {
       const key = Object.keys(record).find((k) => k.toLowerCase() === field.name.toLowerCase());
       const raw = key ? record[key] : undefined;
-      return raw === undefined || raw === null || raw === '' ? undefined : String(raw);
+      return raw === undefined || raw === null || raw === '' ? undefined : show(raw);
     };
     const seen = new Map<string, number>();
     for (const r of body.records) {

@@ -243,14 +243,21 @@ export class SalesforceSandbox implements SandboxBehaviour {
     return this.org.convertLead(id);
   }
 
+  /** Back to a fresh org: records, jobs, cursors, counters and every config key at its start value. */
   reset(): void {
     this.org.clear();
+    this.quota = new DailyBudget(DEFAULT_DAILY_QUOTA, this.now());
+    this.window = null;
+    this.notifier.webhookUrl = this.options.webhookUrl;
+    this.notifier.changeEvents = false;
+    this.tokenTtlSeconds = 7200;
+    this.tokens.set(this.options.staticAccessToken, { expiresAt: null });
+    this.bulkProcessingMs = 50;
+    this.bulkQueryPageSize = 50_000;
     this.cursors.clear();
     this.ingestJobs.clear();
     this.queryJobs.clear();
     this.notifier.clear();
-    this.quota.reset();
-    this.window?.reset();
     this.org.duplicateRule.clear();
   }
 

@@ -313,7 +313,8 @@ function buildCondition(object: SfObjectDef, c: Condition, soql: string, now: nu
     const lt = Array.isArray(cond.literalType) ? (cond.literalType[i] ?? literalType) : literalType;
     if (lt === 'DATE_LITERAL' || lt === 'DATE_N_LITERAL') {
       const range = dateLiteralRange(raw, cond.dateLiteralVariable, now, soql);
-      return { value: range[0] as Scalar, range };
+      const start: Scalar = range[0];
+      return { value: start, range };
     }
     return literalValue(path, lt, raw, soql);
   });
@@ -501,7 +502,7 @@ export function planQuery(soql: string, now: number = Date.now()): SoqlPlan {
     } else if (item.type === 'FieldFunctionExpression' && item.functionName?.toUpperCase() === 'COUNT') {
       const param = item.parameters?.[0];
       if (param === undefined) countOnly = true;
-      else select.push({ kind: 'count', path: resolvePath(object, String(param), soql), alias: item.alias ?? `expr${exprN++}` });
+      else select.push({ kind: 'count', path: resolvePath(object, typeof param === 'string' ? param : JSON.stringify(param), soql), alias: item.alias ?? `expr${exprN++}` });
     } else {
       throw malformed(located(soql, item.rawValue ?? item.field ?? 'SELECT', `the crmhub sandbox does not support this select item: ${item.rawValue ?? item.type}`));
     }

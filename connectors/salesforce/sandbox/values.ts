@@ -40,6 +40,13 @@ const fail = (statusCode: string, message: string, field: string): Coerced => ({
   error: { statusCode, message, fields: [field] },
 });
 
+/** Text of an incoming value for messages and text fields (objects as JSON). */
+export function show(raw: unknown): string {
+  if (raw === null || raw === undefined) return '';
+  if (typeof raw === 'object') return JSON.stringify(raw);
+  return String(raw as string | number | boolean | bigint | symbol);
+}
+
 function asNumber(value: unknown): number | null {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
@@ -62,7 +69,7 @@ export function coerceValue(field: SfFieldDef, raw: unknown, keyPrefixOf: (objec
     case 'picklist':
     case 'multipicklist': {
       if (typeof raw === 'object') return fail('JSON_PARSER_ERROR', `Cannot deserialize instance of string from START_OBJECT value for field ${field.name}`, field.name);
-      let value = String(raw);
+      let value = show(raw);
       if (value === '') return { ok: true, value: null };
       if (field.type === 'multipicklist') {
         const parts = value.split(';').map((p) => p.trim()).filter((p) => p !== '');
@@ -85,23 +92,23 @@ export function coerceValue(field: SfFieldDef, raw: unknown, keyPrefixOf: (objec
     case 'currency':
     case 'percent': {
       const n = asNumber(raw);
-      if (n === null) return fail('INVALID_TYPE_ON_FIELD_IN_RECORD', `${label}: value not of required type: ${String(raw)}`, field.name);
-      if (field.type === 'int' && !Number.isInteger(n)) return fail('INVALID_TYPE_ON_FIELD_IN_RECORD', `${label}: value not of required type: ${String(raw)}`, field.name);
+      if (n === null) return fail('INVALID_TYPE_ON_FIELD_IN_RECORD', `${label}: value not of required type: ${show(raw)}`, field.name);
+      if (field.type === 'int' && !Number.isInteger(n)) return fail('INVALID_TYPE_ON_FIELD_IN_RECORD', `${label}: value not of required type: ${show(raw)}`, field.name);
       const scale = field.scale ?? 0;
       const rounded = Number(n.toFixed(scale));
       const integerDigits = (field.precision ?? 18) - scale;
       if (Math.abs(Math.trunc(rounded)) >= 10 ** integerDigits) {
-        return fail('NUMBER_OUTSIDE_VALID_RANGE', `${label}: value outside of valid range on numeric field: ${String(raw)}`, field.name);
+        return fail('NUMBER_OUTSIDE_VALID_RANGE', `${label}: value outside of valid range on numeric field: ${show(raw)}`, field.name);
       }
       return { ok: true, value: rounded };
     }
     case 'boolean': {
       if (typeof raw === 'boolean') return { ok: true, value: raw };
       if (raw === 'true' || raw === 'false') return { ok: true, value: raw === 'true' };
-      return fail('INVALID_TYPE_ON_FIELD_IN_RECORD', `${label}: value not of required type: ${String(raw)}`, field.name);
+      return fail('INVALID_TYPE_ON_FIELD_IN_RECORD', `${label}: value not of required type: ${show(raw)}`, field.name);
     }
     case 'date': {
-      const s = String(raw);
+      const s = show(raw);
       const m = /^(\d{4}-\d{2}-\d{2})(?:T.*)?$/.exec(s);
       if (!m || Number.isNaN(Date.parse(`${m[1]}T00:00:00Z`))) {
         return fail('INVALID_TYPE_ON_FIELD_IN_RECORD', `${label}: value not of required type: ${s}`, field.name);
@@ -109,13 +116,13 @@ export function coerceValue(field: SfFieldDef, raw: unknown, keyPrefixOf: (objec
       return { ok: true, value: m[1] ?? s };
     }
     case 'datetime': {
-      const ms = typeof raw === 'number' ? raw : parseDateTime(String(raw));
-      if (Number.isNaN(ms)) return fail('INVALID_TYPE_ON_FIELD_IN_RECORD', `${label}: value not of required type: ${String(raw)}`, field.name);
+      const ms = typeof raw === 'number' ? raw : parseDateTime(show(raw));
+      if (Number.isNaN(ms)) return fail('INVALID_TYPE_ON_FIELD_IN_RECORD', `${label}: value not of required type: ${show(raw)}`, field.name);
       return { ok: true, value: formatDateTime(ms) };
     }
     case 'id':
     case 'reference': {
-      const s = String(raw);
+      const s = show(raw);
       if (s === '') return { ok: true, value: null };
       const id = normalizeId(s);
       const prefix = field.referenceTo ? keyPrefixOf(field.referenceTo) : undefined;

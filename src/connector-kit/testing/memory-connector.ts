@@ -322,8 +322,10 @@ export class MemoryConnector implements Connector {
   quota(): QuotaState {
     const now = this.clock();
     const { requestsPerWindow, windowMs } = this.declaration.limits;
-    const inWindow = this.stamps.filter((t) => t > now - windowMs).length;
-    return { windowRemaining: Math.max(0, requestsPerWindow - inWindow), windowResetMs: windowMs };
+    const live = this.stamps.filter((t) => t > now - windowMs);
+    // Like a rolling-window CRM's headers: the reset is when the oldest call in the window leaves it.
+    const oldest = live[0];
+    return { windowRemaining: Math.max(0, requestsPerWindow - live.length), windowResetMs: oldest === undefined ? 0 : Math.max(0, oldest + windowMs - now) };
   }
 
   async close(): Promise<void> {

@@ -104,6 +104,8 @@ const tables = (t: { int: string }): string[] => [
      created_at TEXT NOT NULL,
      replayed_at TEXT NULL
    )`,
+  `CREATE INDEX dead_letters_profile ON dead_letters (profile_id)`,
+  `CREATE INDEX dead_letters_created ON dead_letters (created_at)`,
   `CREATE TABLE cursors (
      connector TEXT NOT NULL,
      object TEXT NOT NULL,
@@ -141,6 +143,7 @@ const tables = (t: { int: string }): string[] => [
      resolved_at TEXT NULL
    )`,
   `CREATE INDEX conflicts_at ON conflicts (at)`,
+  `CREATE INDEX conflicts_profile ON conflicts (profile_id)`,
   `CREATE TABLE webhook_receipts (
      source TEXT NOT NULL,
      delivery_id TEXT NOT NULL,

@@ -1,0 +1,208 @@
+/**
+ * Ingestion through the HTTP API, next to the store's raw-insert baseline measured in the same run.
+ *
+ *   node bin/run-ts.mjs bench/ingest-bench.ts [--json] [--events N] [--clients C] [--batch B] [--no-postgres]
+ *
+ * The server (Fastify app + group commit + identity resolution) runs in this process; the load
+ * comes from C client threads (worker_threads, each with its own event loop and keep-alive
+ * connection) that each loop `POST /v1/batch` with B events (a mix of identify/track/page over a
+ * pool of users and anonymous visitors, so identity resolution both creates and attaches).
+ * Reported: events/s (end to end: every event answered 200, so committed), p50/p99 request latency,
+ * the raw-insert baseline (bench/store-baseline.ts: 1,000 plain event INSERTs per transaction), and
+ * ingest ÷ baseline (target ≥ 0.40). Postgres uses CRMHUB_TEST_POSTGRES_URL (or the local default).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import { loadConfig } from '../src/config/load-config.ts';
+import { buildApp } from '../src/server/app.ts';
+import { createLogger } from '../src/server/logger.ts';
+import { openStore } from '../src/store/open-store.ts';
+import type { ProfileStore } from '../src/store/port.ts';
+import { PostgresStore } from '../src/store/postgres-store.ts';
+import { measureRawInsertRate } from './store-baseline.ts';
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: number): number => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const JSON_OUT = args.includes('--json');
+const EVENTS = flag('--events', 100_000);
+const CLIENTS = flag('--clients', 8);
+const BATCH = flag('--batch', 100);
+const PG_URL = process.env['CRMHUB_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const WRITE_KEY = 'wk_bench';
+
+/** Client thread: plain JS (no loader needed), keep-alive http, one request in flight per thread. */
+const CLIENT_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
+const { url, requests, batch, clientId, writeKey, users } = workerData;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const target = new URL(url + '/v1/batch');
+const auth = 'Basic ' + Buffer.from(writeKey + ':').toString('base64');
+function body(r) {
+  const items = [];
+  const sentAt = new Date().toISOString();
+  for (let j = 0; j < batch; j++) {
+    const n = (clientId * 7919 + r * 104729 + j * 31) % users;
+    const mid = 'b-' + clientId + '-' + r + '-' + j;
+    const kind = j % 10;
+    if (kind === 0) items.push({ type: 'identify', userId: 'user-' + n, anonymousId: 'anon-' + n, messageId: mid, timestamp: sentAt,
+      traits: { email: 'user' + n + '@example.com', plan: n % 3 === 0 ? 'pro' : 'free', seats: n % 50 } });
+    else if (kind < 4) items.push({ type: 'page', anonymousId: 'anon-' + n, name: 'Pricing', messageId: mid, timestamp: sentAt,
+      properties: { path: '/pricing', referrer: 'https://example.com/', title: 'Pricing' } });
+    else items.push({ type: 'track', userId: 'user-' + n, event: 'Feature Used', messageId: mid, timestamp: sentAt,
+      properties: { feature: 'export', count: j, source: 'web' }, context: { library: { name: 'bench' } } });
+  }
+  return JSON.stringify({ batch: items, sentAt });
+}
+function send(payload) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(target, { method: 'POST', agent, headers: { authorization: auth, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+(async () => {
+  const latencies = [];
+  let failures = 0;
+  for (let r = 0; r < requests; r++) {
+    const payload = body(r);
+    const t0 = process.hrtime.bigint();
+    const status = await send(payload);
+    latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (status !== 200) failures++;
+  }
+  agent.destroy();
+  parentPort.postMessage({ latencies, failures });
+})();
+`;
+
+interface IngestResult {
+  dialect: string;
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  failures: number;
+  baselineRowsPerSecond: number;
+  ratio: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+async function runIngest(store: ProfileStore): Promise<Omit<IngestResult, 'baselineRowsPerSecond' | 'ratio'>> {
+  const config = loadConfig({ CRMHUB_WRITE_KEYS: WRITE_KEY, CRMHUB_LOG_LEVEL: 'warn' }, null);
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  const app = await buildApp({ config, store, logger: createLogger({ level: 'warn', destination: sink }) });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  const requestsPerClient = Math.ceil(EVENTS / BATCH / CLIENTS);
+  const users = Math.max(1000, Math.floor(EVENTS / 20));
+  // Warm-up: JIT, connection set-up, first profiles.
+  await runClients(url, 2, Math.max(2, Math.floor(requestsPerClient / 20)), users, 1000);
+  const started = process.hrtime.bigint();
+  const results = await runClients(url, CLIENTS, requestsPerClient, users, 0);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await app.close();
+  const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const events = requestsPerClient * CLIENTS * BATCH;
+  return {
+    dialect: store.dialect,
+    events,
+    seconds,
+    eventsPerSecond: Math.round(events / seconds),
+    p50Ms: Number(percentile(latencies, 50).toFixed(2)),
+    p99Ms: Number(percentile(latencies, 99).toFixed(2)),
+    failures: results.reduce((n, r) => n + r.failures, 0),
+  };
+}
+
+function runClients(url: string, clients: number, requests: number, users: number, idOffset: number): Promise<{ latencies: number[]; failures: number }[]> {
+  return Promise.all(
+    Array.from(
+      { length: clients },
+      (_, clientId) =>
+        new Promise<{ latencies: number[]; failures: number }>((resolve, reject) => {
+          const worker = new Worker(CLIENT_SOURCE, { eval: true, workerData: { url, requests, batch: BATCH, clientId: clientId + idOffset, writeKey: WRITE_KEY, users } });
+          worker.once('message', (m: { latencies: number[]; failures: number }) => resolve(m));
+          worker.once('error', reject);
+        }),
+    ),
+  );
+}
+
+async function measure(open: () => Promise<ProfileStore>, dispose: (s: ProfileStore) => Promise<void>): Promise<IngestResult> {
+  const baselineStore = await open();
+  let baseline: number;
+  try {
+    baseline = (await measureRawInsertRate(baselineStore, { rows: Math.min(50_000, EVENTS) })).rowsPerSecond;
+  } finally {
+    await dispose(baselineStore);
+  }
+  const store = await open();
+  try {
+    const ingest = await runIngest(store);
+    return { ...ingest, baselineRowsPerSecond: baseline, ratio: Number((ingest.eventsPerSecond / baseline).toFixed(3)) };
+  } finally {
+    await dispose(store);
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'crmhub-ingest-bench-'));
+  const results: IngestResult[] = [];
+  let n = 0;
+  try {
+    results.push(
+      await measure(
+        () => openStore(`sqlite:${path.join(dir, `bench-${(n += 1)}.db`)}`),
+        (s) => s.close(),
+      ),
+    );
+    if (!args.includes('--no-postgres')) {
+      results.push(
+        await measure(
+          () => openStore(PG_URL, { schema: `bench_ingest_${process.pid}_${(n += 1)}` }),
+          async (s) => {
+            await (s as PostgresStore).dropSchema();
+            await s.close();
+          },
+        ),
+      );
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const header = ['store', 'events', 'events/s', 'p50 ms', 'p99 ms', 'baseline rows/s', 'ingest/baseline', 'failures'];
+  const rows = results.map((r) => [r.dialect, String(r.events), r.eventsPerSecond.toLocaleString('en-US'), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), r.baselineRowsPerSecond.toLocaleString('en-US'), `${(r.ratio * 100).toFixed(1)}%`, String(r.failures)]);
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => (row[c] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((cell, c) => cell.padStart(widths[c] ?? 0)).join('  ');
+  process.stdout.write(`ingest through POST /v1/batch: ${CLIENTS} clients × ${BATCH} events per request\n${line(header)}\n${rows.map(line).join('\n')}\n`);
+  if (JSON_OUT) {
+    const figures: Record<string, number> = {};
+    for (const r of results) {
+      figures[`${r.dialect}_events_per_s`] = r.eventsPerSecond;
+      figures[`${r.dialect}_p50_ms`] = r.p50Ms;
+      figures[`${r.dialect}_p99_ms`] = r.p99Ms;
+      figures[`${r.dialect}_baseline_rows_per_s`] = r.baselineRowsPerSecond;
+      figures[`${r.dialect}_ratio`] = r.ratio;
+      figures[`${r.dialect}_failures`] = r.failures;
+    }
+    const targets = Object.fromEntries(results.map((r) => [`${r.dialect}_ratio`, '>= 0.40']));
+    process.stdout.write(`${JSON.stringify({ scenario: 'ingest-bench', figures, targets })}\n`);
+  }
+}
+
+await main();
