@@ -151,8 +151,11 @@ async function measure(store: ProfileStore, profiles: number, step: number): Pro
 
 async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Row[]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'crmhub-idbench-'));
+  if (dialect === 'postgres' && pgUrl === undefined) throw new TypeError('--postgres URL missing');
   const store =
-    dialect === 'sqlite' ? await openStore(`sqlite:${path.join(dir, 'bench.db')}`) : await openStore(pgUrl!, { schema: `bench_identity_${process.pid}` });
+    dialect === 'sqlite'
+      ? await openStore(`sqlite:${path.join(dir, 'bench.db')}`)
+      : await openStore(pgUrl ?? '', { schema: `bench_identity_${process.pid}` });
   const rows: Row[] = [];
   try {
     let profiles = 0;

@@ -1,12 +1,14 @@
 /**
  * Ingestion through the HTTP API, next to the store's raw-insert baseline measured in the same run.
  *
- *   node bin/run-ts.mjs bench/ingest-bench.ts [--json] [--events N] [--clients C] [--batch B] [--no-postgres]
+ *   node bin/run-ts.mjs bench/ingest-bench.ts [--json] [--events N] [--clients C] [--batch B] [--spread] [--no-postgres]
  *
  * The server (Fastify app + group commit + identity resolution) runs in this process; the load
  * comes from C client threads (worker_threads, each with its own event loop and keep-alive
- * connection) that each loop `POST /v1/batch` with B events (a mix of identify/track/page over a
- * pool of users and anonymous visitors, so identity resolution both creates and attaches).
+ * connection) that each loop `POST /v1/batch` with B events. Traffic `sessions` (default): 10
+ * visitors per request, 10 events each (pages as anonymous, an identify linking anonymous id, user
+ * id and email, tracks as the user), over a pool of users so identity resolution creates, attaches
+ * and merges. `--spread` adds a run where every event comes from a different user (worst case).
  * Reported: events/s (end to end: every event answered 200, so committed), p50/p99 request latency,
  * the raw-insert baseline (bench/store-baseline.ts: 1,000 plain event INSERTs per transaction), and
  * ingest ÷ baseline (target ≥ 0.40). Postgres uses CRMHUB_TEST_POSTGRES_URL (or the local default).
@@ -31,29 +33,35 @@ const flag = (name: string, fallback: number): number => {
 };
 const JSON_OUT = args.includes('--json');
 const EVENTS = flag('--events', 100_000);
-const CLIENTS = flag('--clients', 8);
+const CLIENTS = flag('--clients', 4);
 const BATCH = flag('--batch', 100);
 const PG_URL = process.env['CRMHUB_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const WRITE_KEY = 'wk_bench';
+const PATTERNS: Pattern[] = args.includes('--spread') ? ['sessions', 'spread'] : ['sessions'];
 
 /** Client thread: plain JS (no loader needed), keep-alive http, one request in flight per thread. */
 const CLIENT_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const http = require('node:http');
-const { url, requests, batch, clientId, writeKey, users } = workerData;
+const { url, requests, batch, clientId, writeKey, users, pattern } = workerData;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const target = new URL(url + '/v1/batch');
 const auth = 'Basic ' + Buffer.from(writeKey + ':').toString('base64');
 function body(r) {
   const items = [];
   const sentAt = new Date().toISOString();
+  // sessions: 10 visitors per request, 10 events each (2 pages as anonymous, an identify that
+  // links anonymous and user ids with an email, then tracks as the user) — what a server-side
+  // Segment library batches. spread: every event from a different user (worst case for identity).
+  const perSession = pattern === 'sessions' ? 10 : 1;
   for (let j = 0; j < batch; j++) {
-    const n = (clientId * 7919 + r * 104729 + j * 31) % users;
-    const mid = 'b-' + clientId + '-' + r + '-' + j;
-    const kind = j % 10;
-    if (kind === 0) items.push({ type: 'identify', userId: 'user-' + n, anonymousId: 'anon-' + n, messageId: mid, timestamp: sentAt,
+    const session = Math.floor(j / perSession);
+    const step = pattern === 'sessions' ? j % perSession : j % 10;
+    const n = (clientId * 7919 + r * 104729 + session * 31) % users;
+    const mid = 'b-' + clientId + '-' + r + '-' + j + '-' + pattern;
+    if (step === 2) items.push({ type: 'identify', userId: 'user-' + n, anonymousId: 'anon-' + n, messageId: mid, timestamp: sentAt,
       traits: { email: 'user' + n + '@example.com', plan: n % 3 === 0 ? 'pro' : 'free', seats: n % 50 } });
-    else if (kind < 4) items.push({ type: 'page', anonymousId: 'anon-' + n, name: 'Pricing', messageId: mid, timestamp: sentAt,
+    else if (step < 2) items.push({ type: 'page', anonymousId: 'anon-' + n, name: 'Pricing', messageId: mid, timestamp: sentAt,
       properties: { path: '/pricing', referrer: 'https://example.com/', title: 'Pricing' } });
     else items.push({ type: 'track', userId: 'user-' + n, event: 'Feature Used', messageId: mid, timestamp: sentAt,
       properties: { feature: 'export', count: j, source: 'web' }, context: { library: { name: 'bench' } } });
@@ -85,8 +93,11 @@ function send(payload) {
 })();
 `;
 
+type Pattern = 'sessions' | 'spread';
+
 interface IngestResult {
   dialect: string;
+  pattern: Pattern;
   events: number;
   seconds: number;
   eventsPerSecond: number;
@@ -102,7 +113,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-async function runIngest(store: ProfileStore): Promise<Omit<IngestResult, 'baselineRowsPerSecond' | 'ratio'>> {
+async function runIngest(store: ProfileStore, pattern: Pattern): Promise<Omit<IngestResult, 'baselineRowsPerSecond' | 'ratio'>> {
   const config = loadConfig({ CRMHUB_WRITE_KEYS: WRITE_KEY, CRMHUB_LOG_LEVEL: 'warn' }, null);
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
   const app = await buildApp({ config, store, logger: createLogger({ level: 'warn', destination: sink }) });
@@ -110,15 +121,16 @@ async function runIngest(store: ProfileStore): Promise<Omit<IngestResult, 'basel
   const requestsPerClient = Math.ceil(EVENTS / BATCH / CLIENTS);
   const users = Math.max(1000, Math.floor(EVENTS / 20));
   // Warm-up: JIT, connection set-up, first profiles.
-  await runClients(url, 2, Math.max(2, Math.floor(requestsPerClient / 20)), users, 1000);
+  await runClients(url, 2, Math.max(2, Math.floor(requestsPerClient / 20)), users, 1000, pattern);
   const started = process.hrtime.bigint();
-  const results = await runClients(url, CLIENTS, requestsPerClient, users, 0);
+  const results = await runClients(url, CLIENTS, requestsPerClient, users, 0, pattern);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await app.close();
   const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
   const events = requestsPerClient * CLIENTS * BATCH;
   return {
     dialect: store.dialect,
+    pattern,
     events,
     seconds,
     eventsPerSecond: Math.round(events / seconds),
@@ -128,13 +140,13 @@ async function runIngest(store: ProfileStore): Promise<Omit<IngestResult, 'basel
   };
 }
 
-function runClients(url: string, clients: number, requests: number, users: number, idOffset: number): Promise<{ latencies: number[]; failures: number }[]> {
+function runClients(url: string, clients: number, requests: number, users: number, idOffset: number, pattern: Pattern): Promise<{ latencies: number[]; failures: number }[]> {
   return Promise.all(
     Array.from(
       { length: clients },
       (_, clientId) =>
         new Promise<{ latencies: number[]; failures: number }>((resolve, reject) => {
-          const worker = new Worker(CLIENT_SOURCE, { eval: true, workerData: { url, requests, batch: BATCH, clientId: clientId + idOffset, writeKey: WRITE_KEY, users } });
+          const worker = new Worker(CLIENT_SOURCE, { eval: true, workerData: { url, requests, batch: BATCH, clientId: clientId + idOffset, writeKey: WRITE_KEY, users, pattern } });
           worker.once('message', (m: { latencies: number[]; failures: number }) => resolve(m));
           worker.once('error', reject);
         }),
@@ -142,7 +154,7 @@ function runClients(url: string, clients: number, requests: number, users: numbe
   );
 }
 
-async function measure(open: () => Promise<ProfileStore>, dispose: (s: ProfileStore) => Promise<void>): Promise<IngestResult> {
+async function measure(open: () => Promise<ProfileStore>, dispose: (s: ProfileStore) => Promise<void>, patterns: Pattern[]): Promise<IngestResult[]> {
   const baselineStore = await open();
   let baseline: number;
   try {
@@ -150,13 +162,17 @@ async function measure(open: () => Promise<ProfileStore>, dispose: (s: ProfileSt
   } finally {
     await dispose(baselineStore);
   }
-  const store = await open();
-  try {
-    const ingest = await runIngest(store);
-    return { ...ingest, baselineRowsPerSecond: baseline, ratio: Number((ingest.eventsPerSecond / baseline).toFixed(3)) };
-  } finally {
-    await dispose(store);
+  const results: IngestResult[] = [];
+  for (const pattern of patterns) {
+    const store = await open();
+    try {
+      const ingest = await runIngest(store, pattern);
+      results.push({ ...ingest, baselineRowsPerSecond: baseline, ratio: Number((ingest.eventsPerSecond / baseline).toFixed(3)) });
+    } finally {
+      await dispose(store);
+    }
   }
+  return results;
 }
 
 async function main(): Promise<void> {
@@ -165,40 +181,43 @@ async function main(): Promise<void> {
   let n = 0;
   try {
     results.push(
-      await measure(
+      ...(await measure(
         () => openStore(`sqlite:${path.join(dir, `bench-${(n += 1)}.db`)}`),
         (s) => s.close(),
-      ),
+        PATTERNS,
+      )),
     );
     if (!args.includes('--no-postgres')) {
       results.push(
-        await measure(
+        ...(await measure(
           () => openStore(PG_URL, { schema: `bench_ingest_${process.pid}_${(n += 1)}` }),
           async (s) => {
             await (s as PostgresStore).dropSchema();
             await s.close();
           },
-        ),
+          PATTERNS,
+        )),
       );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const header = ['store', 'events', 'events/s', 'p50 ms', 'p99 ms', 'baseline rows/s', 'ingest/baseline', 'failures'];
-  const rows = results.map((r) => [r.dialect, String(r.events), r.eventsPerSecond.toLocaleString('en-US'), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), r.baselineRowsPerSecond.toLocaleString('en-US'), `${(r.ratio * 100).toFixed(1)}%`, String(r.failures)]);
+  const header = ['store', 'traffic', 'events', 'events/s', 'p50 ms', 'p99 ms', 'baseline rows/s', 'ingest/baseline', 'failures'];
+  const rows = results.map((r) => [r.dialect, r.pattern, String(r.events), r.eventsPerSecond.toLocaleString('en-US'), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), r.baselineRowsPerSecond.toLocaleString('en-US'), `${(r.ratio * 100).toFixed(1)}%`, String(r.failures)]);
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => (row[c] ?? '').length)));
   const line = (cells: string[]): string => cells.map((cell, c) => cell.padStart(widths[c] ?? 0)).join('  ');
   process.stdout.write(`ingest through POST /v1/batch: ${CLIENTS} clients × ${BATCH} events per request\n${line(header)}\n${rows.map(line).join('\n')}\n`);
   if (JSON_OUT) {
     const figures: Record<string, number> = {};
     for (const r of results) {
-      figures[`${r.dialect}_events_per_s`] = r.eventsPerSecond;
-      figures[`${r.dialect}_p50_ms`] = r.p50Ms;
-      figures[`${r.dialect}_p99_ms`] = r.p99Ms;
+      const k = r.pattern === 'sessions' ? r.dialect : `${r.dialect}_${r.pattern}`;
+      figures[`${k}_events_per_s`] = r.eventsPerSecond;
+      figures[`${k}_p50_ms`] = r.p50Ms;
+      figures[`${k}_p99_ms`] = r.p99Ms;
       figures[`${r.dialect}_baseline_rows_per_s`] = r.baselineRowsPerSecond;
-      figures[`${r.dialect}_ratio`] = r.ratio;
-      figures[`${r.dialect}_failures`] = r.failures;
+      figures[`${k}_ratio`] = r.ratio;
+      figures[`${k}_failures`] = r.failures;
     }
     const targets = Object.fromEntries(results.map((r) => [`${r.dialect}_ratio`, '>= 0.40']));
     process.stdout.write(`${JSON.stringify({ scenario: 'ingest-bench', figures, targets })}\n`);

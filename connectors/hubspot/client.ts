@@ -4,9 +4,11 @@
  * sandbox). The SDK's own retries are off (`numberOfApiCallRetries: 0`) and its Bottleneck limiter
  * is not configured (no `limiterOptions`), so the engine owns pacing and retries.
  *
- * Rate-limit headers: the SDK returns only deserialised bodies on success, so a response
- * middleware (`middleware[].post`, run by the SDK for every response, errors included) reads
- * `X-HubSpot-RateLimit-*` into `quota()`.
+ * Rate-limit headers: the SDK returns only deserialised bodies on success, so a per-call response
+ * middleware reads `X-HubSpot-RateLimit-*` into `quota()` on every answer (errors included). It is
+ * passed as each call's `_options` (`{middleware, middlewareMergeStrategy: 'append'}`) because in
+ * 13.4 the generated Observable APIs start from an empty middleware list and never apply the
+ * client-level `middleware` option (`codegen/crm/<module>/types/ObservableAPI.js`: `let allMiddleware = []`).
  *
  * Every SDK answer is parsed with zod into plain objects (ISO strings, no SDK classes) before it
  * leaves this file; every failure goes through `errors.ts`.
@@ -131,6 +133,8 @@ export class HubSpotClient {
   /** Calls made through this client (bench and tests). */
   calls = 0;
   readonly quotaState: QuotaState = {};
+  /** Call-time options every SDK call gets: the header-reading middleware (see file comment). */
+  private readonly opts: never;
   private readonly sdk: Client;
   private readonly objects: Client['crm']['objects'];
   private readonly properties: Client['crm']['properties']['coreApi'];
@@ -142,17 +146,17 @@ export class HubSpotClient {
       accessToken: options.accessToken,
       basePath: (options.baseUrl ?? HUBSPOT_API_BASE).replace(/\/$/, ''),
       numberOfApiCallRetries: 0,
-      middleware: [
-        {
-          pre: (ctx: unknown) => ctx,
-          post: (ctx: unknown) => {
-            const headers = headersSchema.safeParse((ctx as { headers?: unknown } | null)?.headers);
-            if (headers.success) readQuota(headers.data, quota);
-            return ctx;
-          },
-        },
-      ],
     });
+    const middleware = {
+      pre: (ctx: unknown) => Promise.resolve(ctx),
+      post: (ctx: unknown) => {
+        const headers = headersSchema.safeParse((ctx as { headers?: unknown } | null)?.headers);
+        if (headers.success) readQuota(headers.data, quota);
+        return Promise.resolve(ctx);
+      },
+    };
+    // Each generated API module declares its own (structurally equal) options type; `never` lets one value serve all.
+    this.opts = { middleware: [middleware], middlewareMergeStrategy: 'append' } as never;
     // The SDK applies its (process-wide) retry/limiter decorators when an API object is first
     // built; building ours now, right after our Client set "no decorators", keeps them undecorated
     // even if another Client with retries is created later in this process.
@@ -186,60 +190,60 @@ export class HubSpotClient {
   async search(object: string, request: HsSearchRequest): Promise<HsPage> {
     // The SDK types `sorts` as string[] but passes values through; HubSpot takes the object form.
     const body = { ...request, sorts: request.sorts as unknown as string[], filterGroups: request.filterGroups as never };
-    const page = await this.call({ object, operation: 'search' }, () => this.objects.searchApi.doSearch(object, body), pageSchema);
+    const page = await this.call({ object, operation: 'search' }, () => this.objects.searchApi.doSearch(object, body, this.opts), pageSchema);
     return { results: page.results, ...(page.total !== undefined ? { total: page.total } : {}), ...(page.paging?.next?.after ? { nextAfter: page.paging.next.after } : {}) };
   }
 
   async listArchived(object: string, after: string | undefined, limit: number, properties: string[]): Promise<HsPage> {
-    const page = await this.call({ object, operation: 'list-archived' }, () => this.objects.basicApi.getPage(object, limit, after, properties, undefined, undefined, true), pageSchema);
+    const page = await this.call({ object, operation: 'list-archived' }, () => this.objects.basicApi.getPage(object, limit, after, properties, undefined, undefined, true, this.opts), pageSchema);
     return { results: page.results, ...(page.paging?.next?.after ? { nextAfter: page.paging.next.after } : {}) };
   }
 
   async batchRead(object: string, ids: string[], properties: string[], propertiesWithHistory: string[] = []): Promise<HsBatch> {
     const raw = await this.call(
       { object, operation: 'batch-read' },
-      () => this.objects.batchApi.read(object, { inputs: ids.map((id) => ({ id })), properties, propertiesWithHistory }, false),
+      () => this.objects.batchApi.read(object, { inputs: ids.map((id) => ({ id })), properties, propertiesWithHistory }, false, this.opts),
       batchSchema,
     );
     return HubSpotClient.batch(raw);
   }
 
   async batchUpsert(object: string, inputs: HsWriteInput[]): Promise<HsBatch> {
-    const raw = await this.call({ object, operation: 'batch-upsert' }, () => this.objects.batchApi.upsert(object, { inputs: inputs.map((i) => ({ ...i, id: i.id ?? '' })) }), batchSchema);
+    const raw = await this.call({ object, operation: 'batch-upsert' }, () => this.objects.batchApi.upsert(object, { inputs: inputs.map((i) => ({ ...i, id: i.id ?? '' })) }, this.opts), batchSchema);
     return HubSpotClient.batch(raw);
   }
 
   async batchUpdate(object: string, inputs: HsWriteInput[]): Promise<HsBatch> {
-    const raw = await this.call({ object, operation: 'batch-update' }, () => this.objects.batchApi.update(object, { inputs: inputs.map((i) => ({ ...i, id: i.id ?? '' })) }), batchSchema);
+    const raw = await this.call({ object, operation: 'batch-update' }, () => this.objects.batchApi.update(object, { inputs: inputs.map((i) => ({ ...i, id: i.id ?? '' })) }, this.opts), batchSchema);
     return HubSpotClient.batch(raw);
   }
 
   async batchCreate(object: string, inputs: HsWriteInput[]): Promise<HsBatch> {
     const raw = await this.call(
       { object, operation: 'batch-create' },
-      () => this.objects.batchApi.create(object, { inputs: inputs.map((i) => ({ properties: i.properties, associations: [], ...(i.objectWriteTraceId ? { objectWriteTraceId: i.objectWriteTraceId } : {}) })) }),
+      () => this.objects.batchApi.create(object, { inputs: inputs.map((i) => ({ properties: i.properties, associations: [], ...(i.objectWriteTraceId ? { objectWriteTraceId: i.objectWriteTraceId } : {}) })) }, this.opts),
       batchSchema,
     );
     return HubSpotClient.batch(raw);
   }
 
   async batchArchive(object: string, ids: string[]): Promise<void> {
-    await this.call({ object, operation: 'batch-archive' }, () => this.objects.batchApi.archive(object, { inputs: ids.map((id) => ({ id })) }), z.unknown());
+    await this.call({ object, operation: 'batch-archive' }, () => this.objects.batchApi.archive(object, { inputs: ids.map((id) => ({ id })) }, this.opts), z.unknown());
   }
 
   async getProperties(object: string): Promise<HsProperty[]> {
-    const raw = await this.call({ object, operation: 'properties' }, () => this.properties.getAll(object), z.object({ results: z.array(propertySchema) }).loose());
+    const raw = await this.call({ object, operation: 'properties' }, () => this.properties.getAll(object, undefined, undefined, this.opts), z.object({ results: z.array(propertySchema) }).loose());
     return raw.results;
   }
 
   async createProperty(object: string, property: { name: string; label: string; type: string; fieldType: string; groupName: string; hasUniqueValue?: boolean; options?: { label: string; value: string; displayOrder: number }[] }): Promise<HsProperty> {
-    return this.call({ object, operation: 'create-property', field: property.name }, () => this.properties.create(object, property as never), propertySchema);
+    return this.call({ object, operation: 'create-property', field: property.name }, () => this.properties.create(object, property as never, this.opts), propertySchema);
   }
 
   /** Associated ids per from-id (`crm/v4/associations/{from}/{to}/batch/read`). */
   async readAssociations(from: string, to: string, ids: string[]): Promise<Map<string, { id: string; typeIds: number[] }[]>> {
     // A 207 for ids without associations is normal; the SDK hands it back as a result.
-    const raw = await this.call({ object: from, operation: 'associations-read' }, () => this.associations.getPage(from, to, { inputs: ids.map((id) => ({ id })) }), assocReadSchema);
+    const raw = await this.call({ object: from, operation: 'associations-read' }, () => this.associations.getPage(from, to, { inputs: ids.map((id) => ({ id })) }, this.opts), assocReadSchema);
     const out = new Map<string, { id: string; typeIds: number[] }[]>();
     for (const r of raw.results) out.set(r._from.id, r.to.map((t) => ({ id: t.toObjectId, typeIds: t.associationTypes.map((a) => a.typeId) })));
     return out;
@@ -247,10 +251,10 @@ export class HubSpotClient {
 
   /** Adds the default (unlabelled) association for each pair. */
   async associateDefault(from: string, to: string, pairs: { from: string; to: string }[]): Promise<void> {
-    await this.call({ object: from, operation: 'associations-create' }, () => this.associations.createDefault(from, to, { inputs: pairs.map((p) => ({ _from: { id: p.from }, to: { id: p.to } })) }), z.unknown());
+    await this.call({ object: from, operation: 'associations-create' }, () => this.associations.createDefault(from, to, { inputs: pairs.map((p) => ({ _from: { id: p.from }, to: { id: p.to } })) }, this.opts), z.unknown());
   }
 
   async archiveAssociations(from: string, to: string, pairs: { from: string; to: string[] }[]): Promise<void> {
-    await this.call({ object: from, operation: 'associations-archive' }, () => this.associations.archive(from, to, { inputs: pairs.map((p) => ({ _from: { id: p.from }, to: p.to.map((id) => ({ id })) })) }), z.unknown());
+    await this.call({ object: from, operation: 'associations-archive' }, () => this.associations.archive(from, to, { inputs: pairs.map((p) => ({ _from: { id: p.from }, to: p.to.map((id) => ({ id })) })) }, this.opts), z.unknown());
   }
 }

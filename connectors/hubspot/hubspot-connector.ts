@@ -199,16 +199,18 @@ export class HubSpotConnector implements Connector {
         if (!Number.isFinite(next) || next + limit > SEARCH_RESULT_CAP) {
           c.anchor = c.maxTs;
           c.after = null;
+          pruneSeen(c, c.anchor);
         } else c.after = page.nextAfter;
-        pruneSeen(c, this.lookbackMs);
         await this.addLinks(object, records, links);
         return { records, nextCursor: encodeCursor(c), done: false };
       }
-      // Live records done: the next pull starts a little before the newest change (search-index lag).
+      // Live records done. Search results may lag writes by a few seconds, so the next pull starts
+      // early enough to catch records changed within `lookbackMs` of now that were not indexed yet
+      // (never after the newest change seen); `seen` skips the ones already returned.
       c.phase = 'archived';
       c.after = null;
-      c.anchor = Math.max(0, c.maxTs - this.lookbackMs);
-      pruneSeen(c, this.lookbackMs);
+      c.anchor = Math.max(0, Math.min(c.maxTs, Date.now() - this.lookbackMs));
+      pruneSeen(c, c.anchor);
       await this.addLinks(object, records, links);
       if (records.length > 0) return { records, nextCursor: encodeCursor(c), done: false };
     }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { ConnectorModule } from '../../src/connector-kit/connector-module.ts';
+import { CrmhubError } from '../../src/connector-kit/errors.ts';
 import { HubSpotConnector } from './hubspot-connector.ts';
 import { startHubSpotSandbox } from './sandbox/hubspot-sandbox.ts';
 
@@ -25,7 +26,12 @@ const hubspot: ConnectorModule = {
   fromEnv(env, options) {
     const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('HUBSPOT_') && v !== undefined && v !== ''));
     if (!present.HUBSPOT_ACCESS_TOKEN) return null;
-    const parsed = envSchema.parse(present);
+    const result = envSchema.safeParse(present);
+    if (!result.success) {
+      const detail = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+      throw new CrmhubError('config', `HubSpot settings are invalid: ${detail}`, { code: 'HUBSPOT_BAD_SETTINGS', context: { connector: 'hubspot' } });
+    }
+    const parsed = result.data;
     return new HubSpotConnector({
       accessToken: parsed.HUBSPOT_ACCESS_TOKEN,
       ...(parsed.HUBSPOT_CLIENT_SECRET ? { clientSecret: parsed.HUBSPOT_CLIENT_SECRET } : {}),

@@ -26,9 +26,9 @@ export const SEARCH_PAGE_MAX = 200;
 
 /**
  * The incremental-read cursor. `anchor` is the `GTE` bound (ms) of the current search; `after` the
- * offset within it; `seen` the ids (with their modified ms) already returned at or after
- * `maxTs − lookback`, so re-reading that window (re-anchoring, or HubSpot's search-index lag)
- * returns nothing twice. `phase` walks live records, then archived ones (deletes).
+ * offset within it; `seen` the ids (with their modified ms) already returned at or after the
+ * anchor, so re-reading that window (re-anchoring, or the look-back that covers HubSpot's
+ * search-index lag) returns nothing twice. `phase` walks live records, then archived ones (deletes).
  */
 export const cursorSchema = z.object({
   v: z.literal(1),
@@ -66,9 +66,8 @@ export function decodeCursor(raw: string): ReadCursor {
 /** Most entries `seen` keeps; beyond it the oldest go (a re-read of those is harmless: the engine compares with its shadow). */
 const SEEN_MAX = 5_000;
 
-/** Drops `seen` entries older than the look-back window (and the oldest beyond SEEN_MAX). */
-export function pruneSeen(c: ReadCursor, lookbackMs: number): void {
-  const floor = c.maxTs - lookbackMs;
+/** Drops `seen` entries modified before `floor` (the next query's anchor), and the oldest beyond SEEN_MAX. */
+export function pruneSeen(c: ReadCursor, floor: number): void {
   let entries = Object.entries(c.seen).filter(([, ms]) => ms >= floor);
   if (entries.length > SEEN_MAX) entries = entries.sort((a, b) => b[1] - a[1]).slice(0, SEEN_MAX);
   c.seen = Object.fromEntries(entries);

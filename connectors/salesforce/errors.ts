@@ -8,6 +8,12 @@ import { CrmhubError, type ErrorContext, type ErrorKind } from '../../src/connec
 /** How long to pause when Salesforce says the daily allocation is spent and gives no reset time. */
 export const DEFAULT_QUOTA_PAUSE_MS = 15 * 60_000;
 
+/**
+ * `REQUEST_LIMIT_EXCEEDED` also reports too many concurrent long-running requests ("ConcurrentRequests
+ * … Limit exceeded"); those clear within seconds, so the pause is short.
+ */
+export const CONCURRENT_LIMIT_PAUSE_MS = 10_000;
+
 /** Whole-request error codes → kind. Anything not listed falls back on the HTTP status. */
 const REQUEST_CODES: Record<string, ErrorKind> = {
   INVALID_SESSION_ID: 'auth',
@@ -124,7 +130,7 @@ export function classifyRequestError(value: unknown, context: ErrorContext = {},
     code: finalCode,
     cause: value,
     context: httpStatus === undefined ? ctx : { ...ctx, status: httpStatus },
-    ...(kind === 'rate_limited' ? { retryAfterMs: DEFAULT_QUOTA_PAUSE_MS } : {}),
+    ...(kind === 'rate_limited' ? { retryAfterMs: /concurrent/i.test(message) ? CONCURRENT_LIMIT_PAUSE_MS : DEFAULT_QUOTA_PAUSE_MS } : {}),
   });
 }
 

@@ -89,10 +89,28 @@ const CONVERTED_LEAD_CODE = 'CANNOT_UPDATE_CONVERTED_LEAD';
 const MIN_BATCH = 200;
 const MAX_BATCH = 2000;
 
+/** A write split by how each record is addressed. */
+interface WritePlan {
+  deletes: WriteItem[];
+  /** Known records, updated by Id. */
+  updates: WriteItem[];
+  /** Upserts grouped by external id field. */
+  upserts: Map<string, WriteItem[]>;
+  /** Neither id nor key: plain creates. */
+  creates: WriteItem[];
+}
+
 function iso(value: JsonValue | undefined): string | undefined {
   if (typeof value !== 'string') return undefined;
   const ms = Date.parse(normaliseSalesforceDate(value));
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+/** REST datetimes look like `2024-05-02T11:22:33.000+0000`; SOAP and CDC send `…Z`. One form for all. */
+const SF_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})$/;
+function normaliseDateTime(value: JsonValue): JsonValue {
+  if (typeof value !== 'string' || !SF_DATETIME.test(value)) return value;
+  return iso(value) ?? value;
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -167,7 +185,7 @@ export class SalesforceConnector implements Connector {
 
   private toRemote(object: string, row: Record<string, JsonValue>): RemoteRecord {
     const fields: FieldValues = {};
-    for (const [key, value] of Object.entries(row)) if (key !== 'attributes') fields[key] = value;
+    for (const [key, value] of Object.entries(row)) if (key !== 'attributes') fields[key] = normaliseDateTime(value);
     const id = typeof fields['Id'] === 'string' ? fields['Id'] : '';
     const modifiedAt = iso(fields['SystemModstamp']) ?? iso(fields['LastModifiedDate']) ?? new Date(this.now()).toISOString();
     const converted = object === 'Lead' && fields['IsConverted'] === true && typeof fields['ConvertedContactId'] === 'string';
@@ -359,28 +377,21 @@ export class SalesforceConnector implements Connector {
   async write(object: string, items: WriteItem[]): Promise<WriteOutcome[]> {
     this.knownObject(object);
     const outcomes: WriteOutcome[] = [];
-    const deletes: WriteItem[] = [];
-    const updates: WriteItem[] = [];
-    const creates: WriteItem[] = [];
-    const upserts = new Map<string, WriteItem[]>();
+    const plan: WritePlan = { deletes: [], updates: [], upserts: new Map(), creates: [] };
     for (const item of items) {
       if (item.delete === true) {
         if (item.remoteId === undefined) {
           outcomes.push({ ref: item.ref, ok: false, error: new CrmhubError('payload', 'delete without a remote id', { code: 'DELETE_WITHOUT_ID', context: { object, record: item.ref } }) });
-        } else deletes.push(item);
-      } else if (item.remoteId !== undefined) updates.push(item);
+        } else plan.deletes.push(item);
+      } else if (item.remoteId !== undefined) plan.updates.push(item);
       else if (item.upsertKey !== undefined) {
-        const list = upserts.get(item.upsertKey.field) ?? [];
+        const list = plan.upserts.get(item.upsertKey.field) ?? [];
         list.push(item);
-        upserts.set(item.upsertKey.field, list);
-      } else creates.push(item);
+        plan.upserts.set(item.upsertKey.field, list);
+      } else plan.creates.push(item);
     }
     const bulk = items.length >= (this.options.bulkThreshold ?? DEFAULT_BULK_THRESHOLD);
-    if (bulk) {
-      outcomes.push(...(await this.writeBulk(object, deletes, updates, upserts, creates)));
-    } else {
-      outcomes.push(...(await this.writeCollections(object, deletes, updates, upserts, creates)));
-    }
+    outcomes.push(...(await (bulk ? this.writeBulk(object, plan) : this.writeCollections(object, plan))));
     if (object === 'Lead') return this.followConvertedLeads(items, outcomes);
     return outcomes;
   }
@@ -402,50 +413,52 @@ export class SalesforceConnector implements Connector {
     });
   }
 
-  /** Runs one collections call per 200 records; a failed call fails only its own records. */
+  /**
+   * Runs one collections call (≤ 200 records). When an earlier call of the same write already
+   * succeeded, a failing call fails only its own records (their outcomes carry the error) so the
+   * results already obtained are not lost; a failing first call rejects the whole write.
+   */
   private async collectionsCall(
     object: string,
     batch: WriteItem[],
     call: () => Promise<SaveResult[]>,
+    state: { anyDone: boolean },
   ): Promise<WriteOutcome[]> {
-    return this.matchResults(object, batch, await call());
+    try {
+      const outcomes = this.matchResults(object, batch, await call());
+      state.anyDone = true;
+      return outcomes;
+    } catch (error) {
+      if (!state.anyDone || !(error instanceof CrmhubError)) throw error;
+      return batch.map((item) => ({ ref: item.ref, ok: false as const, error }));
+    }
   }
 
-  private async writeCollections(
-    object: string,
-    deletes: WriteItem[],
-    updates: WriteItem[],
-    upserts: Map<string, WriteItem[]>,
-    creates: WriteItem[],
-  ): Promise<WriteOutcome[]> {
+  private async writeCollections(object: string, plan: WritePlan): Promise<WriteOutcome[]> {
     const out: WriteOutcome[] = [];
-    for (const batch of chunk(deletes, COLLECTION_MAX)) {
-      out.push(...(await this.collectionsCall(object, batch, () => this.client.collectionsDelete(batch.map((i) => i.remoteId ?? '')))));
+    const state = { anyDone: false };
+    for (const batch of chunk(plan.deletes, COLLECTION_MAX)) {
+      out.push(...(await this.collectionsCall(object, batch, () => this.client.collectionsDelete(batch.map((i) => i.remoteId ?? '')), state)));
     }
-    for (const batch of chunk(updates, COLLECTION_MAX)) {
+    for (const batch of chunk(plan.updates, COLLECTION_MAX)) {
       const records = batch.map((i) => ({ id: i.remoteId, ...this.salesforceFields(object, i.fields) }));
-      out.push(...(await this.collectionsCall(object, batch, () => this.client.collectionsUpdate(object, records))));
+      out.push(...(await this.collectionsCall(object, batch, () => this.client.collectionsUpdate(object, records), state)));
     }
-    for (const [field, list] of upserts) {
+    for (const [field, list] of plan.upserts) {
       for (const batch of chunk(list, COLLECTION_MAX)) {
         const records = batch.map((i) => ({ ...this.salesforceFields(object, i.fields), [field]: i.upsertKey?.value ?? null }));
-        out.push(...(await this.collectionsCall(object, batch, () => this.client.collectionsUpsert(object, field, records))));
+        out.push(...(await this.collectionsCall(object, batch, () => this.client.collectionsUpsert(object, field, records), state)));
       }
     }
-    for (const batch of chunk(creates, COLLECTION_MAX)) {
+    for (const batch of chunk(plan.creates, COLLECTION_MAX)) {
       const records = batch.map((i) => this.salesforceFields(object, i.fields));
-      out.push(...(await this.collectionsCall(object, batch, () => this.client.collectionsCreate(object, records))));
+      out.push(...(await this.collectionsCall(object, batch, () => this.client.collectionsCreate(object, records), state)));
     }
     return out;
   }
 
-  private async writeBulk(
-    object: string,
-    deletes: WriteItem[],
-    updates: WriteItem[],
-    upserts: Map<string, WriteItem[]>,
-    creates: WriteItem[],
-  ): Promise<WriteOutcome[]> {
+  private async writeBulk(object: string, plan: WritePlan): Promise<WriteOutcome[]> {
+    const { deletes, updates, upserts, creates } = plan;
     const bulkOptions = {
       pollIntervalMs: this.options.bulkPollIntervalMs ?? 1_000,
       timeoutMs: this.options.bulkTimeoutMs ?? 600_000,
@@ -502,7 +515,7 @@ export class SalesforceConnector implements Connector {
       remoteId: contactId,
       fields: Object.fromEntries(Object.entries(item.fields).filter(([k]) => !LEAD_ONLY_FIELDS.has(k))),
     }));
-    const followed = await this.writeCollections('Contact', [], contactItems, new Map(), []);
+    const followed = await this.writeCollections('Contact', { deletes: [], updates: contactItems, upserts: new Map(), creates: [] });
     const replaced = new Map(
       followed.map((o): [string, WriteOutcome] => {
         const leadId = follow.find((f) => f.item.ref === o.ref)?.leadId;
@@ -514,22 +527,27 @@ export class SalesforceConnector implements Connector {
 
   // ---- webhooks -------------------------------------------------------------------------------
 
-  handleWebhook(request: WebhookRequest): Promise<WebhookResult> {
+  async handleWebhook(request: WebhookRequest): Promise<WebhookResult> {
+    let result: WebhookResult;
     try {
-      const result = handleSalesforceWebhook(request, {
+      result = handleSalesforceWebhook(request, {
         token: this.options.webhookToken,
         orgId: this.options.orgId,
         clientName: this.clientName,
       });
-      // Outbound Message values are text; give them their JSON types where describe is known.
-      for (const change of result.changes) {
-        const described = this.describedFields.get(change.object);
-        if (change.fields === undefined || described === undefined) continue;
-        for (const [key, value] of Object.entries(change.fields)) change.fields[key] = fromSalesforceText(value, described.get(key));
-      }
-      return Promise.resolve(result);
     } catch (error) {
-      return Promise.reject(error instanceof CrmhubError ? error : new CrmhubError('payload', 'Salesforce webhook could not be read', { code: 'WEBHOOK_MALFORMED', cause: error }));
+      throw error instanceof CrmhubError ? error : new CrmhubError('payload', 'Salesforce webhook could not be read', { code: 'WEBHOOK_MALFORMED', cause: error });
     }
+    // Outbound Message values are text: give them their JSON types (from describe, fetched once per
+    // object) and one datetime form, so they compare equal to what pulls read.
+    for (const change of result.changes) {
+      if (change.fields === undefined) continue;
+      const described = findObject(change.object) === undefined ? undefined : await this.describeRaw(change.object).then(
+        () => this.describedFields.get(change.object),
+        () => undefined,
+      );
+      for (const [key, value] of Object.entries(change.fields)) change.fields[key] = normaliseDateTime(fromSalesforceText(value, described?.get(key)));
+    }
+    return result;
   }
 }

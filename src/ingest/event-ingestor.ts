@@ -18,7 +18,7 @@
  */
 import type { Identifier, JsonObject, ProfileId, ProfileKind } from '../core/types.ts';
 import { writeTraits } from '../identity/write-traits.ts';
-import type { ProfileStore, StoreTx } from '../store/port.ts';
+import type { EventRow, ProfileStore, StoreTx } from '../store/port.ts';
 import { correctTimestamp } from './correct-timestamp.ts';
 import { EVENT_SOURCE, extractIdentifiers } from './extract-identifiers.ts';
 import { GroupCommitter, type Outcome } from './group-committer.ts';
@@ -104,21 +104,26 @@ export class EventIngestor {
 
   private commit(items: Item[]): Promise<EventOutcome[]> {
     return this.options.store.transaction(async (tx) => {
-      const changed = new Set<ProfileId>();
-      const seen = new Set<string>();
+      const state: TxState = { changed: new Set(), seen: new Set(), resolved: new Map(), events: [] };
       const outcomes: EventOutcome[] = [];
-      for (const item of items) outcomes.push(await this.apply(tx, item, changed, seen));
-      if (changed.size > 0 && this.hook !== undefined) await this.hook(tx, [...changed]);
+      for (const item of items) outcomes.push(await this.apply(tx, item, state));
+      // One multi-row INSERT (Postgres) instead of a round trip per event.
+      const inserted = state.events.length === 0 ? [] : await tx.insertEvents(state.events.map((e) => e.row));
+      state.events.forEach(({ outcome }, i) => {
+        // A concurrent writer (another process) stored this messageId first.
+        if (inserted[i] === false) outcome.status = 'duplicate';
+      });
+      if (state.changed.size > 0 && this.hook !== undefined) await this.hook(tx, [...state.changed]);
       return outcomes;
     });
   }
 
-  private async apply(tx: StoreTx, { event, receivedAt }: Item, changed: Set<ProfileId>, seen: Set<string>): Promise<EventOutcome> {
+  private async apply(tx: StoreTx, { event, receivedAt }: Item, state: TxState): Promise<EventOutcome> {
     // `seen` catches a duplicate inside this transaction without a query.
-    if (seen.has(event.messageId) || (await tx.hasEvent(event.messageId))) {
+    if (state.seen.has(event.messageId) || (await tx.hasEvent(event.messageId))) {
       return { status: 'duplicate', profileId: null, issues: [] };
     }
-    seen.add(event.messageId);
+    state.seen.add(event.messageId);
     const at = correctTimestamp({ timestamp: event.timestamp, sentAt: event.sentAt, receivedAt });
     const ids = extractIdentifiers(event);
     const issues: string[] = [];
@@ -128,47 +133,67 @@ export class EventIngestor {
       person.push({ type: known.length > 0 ? 'user_id' : 'anonymous_id', value: ids.previousId, source: EVENT_SOURCE });
     }
 
-    const personProfile = await this.resolve(tx, 'person', person, at, event.messageId, changed, issues);
+    const personProfile = await this.resolve(tx, 'person', person, at, event.messageId, state, issues);
     let accountProfile: ProfileId | null = null;
     if (event.type === 'group') {
-      accountProfile = await this.resolve(tx, 'account', ids.account, at, event.messageId, changed, issues);
+      accountProfile = await this.resolve(tx, 'account', ids.account, at, event.messageId, state, issues);
       if (accountProfile !== null && event.traits !== null) {
-        if (await writeEventTraits(tx, accountProfile, event.traits, at)) changed.add(accountProfile);
+        if (await writeEventTraits(tx, accountProfile, event.traits, at)) state.changed.add(accountProfile);
       }
     }
     if (event.type === 'identify' && personProfile !== null && event.traits !== null) {
-      if (await writeEventTraits(tx, personProfile, event.traits, at)) changed.add(personProfile);
+      if (await writeEventTraits(tx, personProfile, event.traits, at)) state.changed.add(personProfile);
     }
 
     const owner = personProfile ?? accountProfile;
     if (owner === null) return { status: 'unresolved', profileId: null, issues };
-    const inserted = await tx.insertEvent({
-      messageId: event.messageId,
-      profileId: owner,
-      type: event.type,
-      name: event.name,
-      properties: event.properties,
-      timestamp: at,
-      receivedAt,
+    const outcome: EventOutcome = { status: 'stored', profileId: owner, issues };
+    state.events.push({
+      row: { messageId: event.messageId, profileId: owner, type: event.type, name: event.name, properties: event.properties, timestamp: at, receivedAt },
+      outcome,
     });
-    return { status: inserted ? 'stored' : 'duplicate', profileId: owner, issues };
+    return outcome;
   }
 
+  /**
+   * Resolves identity, with a per-transaction cache: an identical identifier set seen earlier in
+   * this transaction, whose resolution attached every identifier without issues, maps to the same
+   * profile (identifiers only move between profiles by merges, and any merge clears the cache).
+   * Group commit puts a session's page/track bursts in one transaction, so this spares most lookups.
+   */
   private async resolve(
     tx: StoreTx,
     kind: ProfileKind,
     identifiers: Identifier[],
     at: string,
     trigger: string,
-    changed: Set<ProfileId>,
+    state: TxState,
     issues: string[],
   ): Promise<ProfileId | null> {
     if (identifiers.length === 0) return null;
+    const key = `${kind}\u0001${identifiers.map((i) => `${i.type}\u0000${i.value}`).join('\u0001')}`;
+    const cached = state.resolved.get(key);
+    if (cached !== undefined) return cached;
     const result = await this.options.identity.resolve(tx, { kind, identifiers, at, trigger });
     for (const issue of result.issues) issues.push(describeIssue(issue));
-    if (result.profileId !== null && (result.created || result.mergedFrom.length > 0)) changed.add(result.profileId);
+    if (result.profileId === null) return null;
+    if (result.mergedFrom.length > 0) state.resolved.clear();
+    if (result.created || result.mergedFrom.length > 0) state.changed.add(result.profileId);
+    if (result.issues.length === 0) state.resolved.set(key, result.profileId);
     return result.profileId;
   }
+}
+
+/** What one group-commit transaction accumulates. */
+interface TxState {
+  /** Profiles created, merged into, or whose traits changed: passed to `onProfilesChanged`. */
+  changed: Set<ProfileId>;
+  /** messageIds handled in this transaction. */
+  seen: Set<string>;
+  /** Identifier-set key → profile (see `resolve`). */
+  resolved: Map<string, ProfileId>;
+  /** Events to insert at the end, with the outcome to correct if the insert finds a duplicate. */
+  events: { row: EventRow; outcome: EventOutcome }[];
 }
 
 function describeIssue(issue: unknown): string {

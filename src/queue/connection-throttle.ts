@@ -28,6 +28,28 @@ export interface ConnectionThrottleOptions {
   now?: () => number;
 }
 
+/** ms added to the shared window: the reply's latency between Redis' stamp and the actual call. */
+const SHARED_WINDOW_MARGIN_MS = 3;
+
+/**
+ * Sliding window in a sorted set, on Redis' clock: drop stamps older than the window; below the
+ * limit → stamp and go (0); else → ms until the oldest stamp leaves the window.
+ */
+const SHARED_WINDOW_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window * 2)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return tonumber(oldest[2]) + window - now + 1
+`;
+
 /** bottleneck reads `heartbeatInterval` but its typings omit it. */
 type LimiterOptions = Bottleneck.ConstructorOptions & { heartbeatInterval?: number };
 
@@ -48,6 +70,7 @@ export class ConnectionThrottle {
   private readonly clock: () => number;
   private readonly redis: Redis | undefined;
   private readonly pauseKey: string;
+  private readonly windowKey: string;
   private pausedUntilMs = 0;
   /** Times of the calls made in the current window (ms epoch), oldest first. */
   private readonly callTimes: number[] = [];
@@ -63,6 +86,7 @@ export class ConnectionThrottle {
     this.clock = options.now ?? Date.now;
     this.redis = options.redis;
     this.pauseKey = `${options.namespace ?? 'crmhub'}:${options.id}:paused-until`;
+    this.windowKey = `${options.namespace ?? 'crmhub'}:${options.id}:window`;
     const { requestsPerWindow, windowMs, maxConcurrent } = options.limits;
     const local: LimiterOptions = {
       maxConcurrent,
@@ -152,21 +176,39 @@ export class ConnectionThrottle {
 
   /**
    * bottleneck spaces job *starts* by `minTime` from when it planned them, so a start delayed by a
-   * busy event loop lets the next one follow closer than `minTime`, and a rolling window at the CRM
-   * can see one call too many (a 429). This guard counts the calls actually made in the last
-   * window and waits for a free slot (in-process; across processes the shared limiter decides).
+   * busy event loop (or, clustered, by a Redis round trip) lets the next one follow closer than
+   * `minTime`, and a rolling window at the CRM can see one call too many (a 429, measured: 3 of 43
+   * calls with two processes). This guard counts the calls actually made in the last window and
+   * waits for a free slot: in process memory, or — clustered — in a Redis sorted set shared by every
+   * process, stamped with Redis' own clock and a small margin for the reply's latency.
    */
   private async waitForWindowSlot(): Promise<void> {
     const { requestsPerWindow, windowMs } = this.limits;
     for (;;) {
-      const now = this.clock();
-      while (this.callTimes.length > 0 && (this.callTimes[0] ?? 0) <= now - windowMs) this.callTimes.shift();
-      if (this.callTimes.length < requestsPerWindow) {
-        this.callTimes.push(now);
-        return;
-      }
-      await sleep((this.callTimes[0] ?? now) + windowMs - now + 1);
+      const wait = this.redis ? await this.sharedWindowWait() : this.localWindowWait(requestsPerWindow, windowMs);
+      if (wait <= 0) return;
+      await sleep(wait);
     }
+  }
+
+  private localWindowWait(requestsPerWindow: number, windowMs: number): number {
+    const now = this.clock();
+    while (this.callTimes.length > 0 && (this.callTimes[0] ?? 0) <= now - windowMs) this.callTimes.shift();
+    if (this.callTimes.length < requestsPerWindow) {
+      this.callTimes.push(now);
+      return 0;
+    }
+    return (this.callTimes[0] ?? now) + windowMs - now + 1;
+  }
+
+  private async sharedWindowWait(): Promise<number> {
+    const redis = this.redis;
+    if (!redis) return 0;
+    const { requestsPerWindow, windowMs } = this.limits;
+    const member = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    const result = await redis.eval(SHARED_WINDOW_SCRIPT, 1, this.windowKey, requestsPerWindow, windowMs + SHARED_WINDOW_MARGIN_MS, member);
+    const wait = Number(result);
+    return Number.isFinite(wait) ? wait : 0;
   }
 
   private async waitOutPause(): Promise<void> {

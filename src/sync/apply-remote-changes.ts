@@ -45,8 +45,10 @@ export interface ApplyOptions {
 export type RecordOutcome = 'created' | 'updated' | 'skipped' | 'deleted' | 'echo' | 'stale' | 'failed';
 
 /** Thrown inside a dry-run transaction so the store rolls it back; carries the outcome out. */
-class DryRunRollback {
-  constructor(readonly outcome: RecordOutcome) {}
+class DryRunRollback extends Error {
+  constructor(readonly outcome: RecordOutcome) {
+    super();
+  }
 }
 
 function mappedRemoteValues(mapping: SyncObjectMapping, fields: FieldValues, base: FieldValues | null): FieldValues {

@@ -82,7 +82,10 @@ export interface TraitWrite {
 
 /** A row for the conflicts log: both sides changed since the shadow and disagree. */
 export interface ConflictRow {
+  /** Remote field as written in the mapping. */
   field: string;
+  /** Vendor key on the wire. */
+  key: string;
   profilePath: string | undefined;
   profileValue: JsonValue | undefined;
   remoteValue: JsonValue | undefined;
@@ -200,10 +203,11 @@ export function planRecord(input: PlanInput): RecordPlan {
     const isStatic = field.profile === undefined;
     const profileRaw = trait?.value;
     const profileAt = isStatic ? EPOCH : trait?.changedAt;
-    const remoteRaw = remote ? (remote.fields[key] ?? null) : undefined;
-    const remoteAt = remote ? (remote.fieldChangedAt?.[key] ?? remote.modifiedAt) : undefined;
     const hasBase = shadowIn !== undefined && Object.hasOwn(shadowIn, key);
     const shadowRaw = hasBase ? shadowIn[key] : undefined;
+    // A field the CRM did not return (partial webhook payload, narrowed read) is unchanged there.
+    const remoteRaw = !remote ? undefined : Object.hasOwn(remote.fields, key) ? (remote.fields[key] ?? null) : hasBase ? shadowRaw : null;
+    const remoteAt = remote ? (remote.fieldChangedAt?.[key] ?? remote.modifiedAt) : undefined;
 
     const out = fieldToRemote(field, profileRaw);
     const pn = valueOf(out);
@@ -270,6 +274,7 @@ export function planRecord(input: PlanInput): RecordPlan {
     if (conflict) {
       plan.conflicts.push({
         field: field.remote,
+        key,
         profilePath: field.profile,
         profileValue: profileRaw,
         remoteValue: remoteRaw,

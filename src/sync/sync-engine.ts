@@ -124,7 +124,7 @@ export class SyncEngine {
       ...(options.redisNamespace ? { redisNamespace: options.redisNamespace } : {}),
     });
     this.ctx = ctx;
-    this.closeThrottles = ctx.closeThrottles;
+    this.closeThrottles = () => ctx.closeThrottles();
     this.owner = options.owner ?? `worker-${randomUUID()}`;
     this.worker = new OutboxWorker(ctx);
     this.pageSize = options.pageSize ?? 100;

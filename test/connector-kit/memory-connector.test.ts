@@ -3,18 +3,18 @@ import { MemoryConnector } from '../../src/connector-kit/testing/memory-connecto
 import { CrmhubError } from '../../src/connector-kit/errors.ts';
 import { describeConnectorContract } from './contract-suite.ts';
 
-describeConnectorContract('memory', async () => {
+describeConnectorContract('memory', () => {
   const connector = new MemoryConnector({ slug: 'memory' });
-  return {
+  return Promise.resolve({
     connector,
     object: 'contacts',
     validFields: (n) => ({ email: `user${n}@example.com`, firstname: `User ${n}` }),
     invalidFields: (n) => ({ email: `invalid-${n}`, firstname: 'Bad' }),
     upsertKey: (n) => ({ field: 'email', value: `user${n}@example.com` }),
     updateField: (v) => ({ firstname: `Renamed ${v}` }),
-    repEdit: async (id, fields) => connector.repEdit('contacts', id, fields),
-    buildWebhook: async (id) => connector.buildWebhook(connector.outbox.filter((d) => d.id === id)),
-  };
+    repEdit: (id, fields) => Promise.resolve(connector.repEdit('contacts', id, fields)),
+    buildWebhook: (id) => Promise.resolve(connector.buildWebhook(connector.outbox.filter((d) => d.id === id))),
+  });
 });
 
 describe('memory connector behaviour', () => {

@@ -43,26 +43,24 @@ describe('ConnectionThrottle (in process)', () => {
     let now = 1_000;
     const t = new ConnectionThrottle({ id: 'quota', limits: { requestsPerWindow: 100, windowMs: 1000, maxConcurrent: 5 }, now: () => now });
     t.observeQuota({ dailyRemaining: 0, dailyResetMs: 60_000 });
-    const error = await t.schedule(async () => 'called').catch((e: unknown) => e);
+    const error = await t.schedule(() => Promise.resolve('called')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CrmhubError);
     expect((error as CrmhubError).kind).toBe('rate_limited');
     expect((error as CrmhubError).code).toBe('DAILY_QUOTA_EXHAUSTED');
     expect((error as CrmhubError).retryAfterMs).toBe(60_000);
     now += 60_001;
-    await expect(t.schedule(async () => 'called')).resolves.toBe('called');
+    await expect(t.schedule(() => Promise.resolve('called'))).resolves.toBe('called');
     await t.close();
   });
 
   it('pauses every caller for retryAfter when the CRM answers 429', async () => {
     const t = new ConnectionThrottle({ id: 'pause', limits: { requestsPerWindow: 1000, windowMs: 1000, maxConcurrent: 5 } });
-    const rejected = t.schedule(async () => {
-      throw new CrmhubError('rate_limited', 'over', { code: 'X', retryAfterMs: 150 });
-    });
+    const rejected = t.schedule(() => Promise.reject(new CrmhubError('rate_limited', 'over', { code: 'X', retryAfterMs: 150 })));
     await expect(rejected).rejects.toMatchObject({ kind: 'rate_limited' });
     expect(t.pausedUntil).not.toBeNull();
     expect(t.rateLimitedCount).toBe(1);
     const started = Date.now();
-    await t.schedule(async () => undefined);
+    await t.schedule(() => Promise.resolve());
     expect(Date.now() - started).toBeGreaterThanOrEqual(100);
     await t.close();
   });
@@ -72,7 +70,7 @@ const redisUrl = process.env.CRMHUB_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 describe('ConnectionThrottle clustered on Redis', () => {
   const clients: Redis[] = [];
-  afterAll(async () => {
+  afterAll(() => {
     for (const c of clients) c.disconnect();
   });
 
@@ -89,8 +87,9 @@ describe('ConnectionThrottle clustered on Redis', () => {
     const started = Date.now();
     await Promise.all(
       Array.from({ length: jobs }, (_, i) =>
-        (i % 2 === 0 ? one : two).schedule(async () => {
+        (i % 2 === 0 ? one : two).schedule(() => {
           stamps.push(Date.now());
+          return Promise.resolve();
         }),
       ),
     );

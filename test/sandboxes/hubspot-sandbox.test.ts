@@ -70,7 +70,7 @@ beforeAll(async () => {
   const addr = receiver.address();
   receiverUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/webhooks/hubspot`;
   sb = await startHubSpotSandbox({ port: 0, webhookRetryDelayMs: () => 20 });
-  client = new Client({ accessToken: sb.credentials.accessToken, basePath: sb.baseUrl, numberOfApiCallRetries: 0 });
+  client = new Client({ accessToken: sb.credentials.accessToken!, basePath: sb.baseUrl, numberOfApiCallRetries: 0 });
 });
 
 afterAll(async () => {
@@ -327,8 +327,9 @@ describe('HubSpot sandbox: search', () => {
     const last = await client.crm.contacts.searchApi.doSearch({ filterGroups: [], sorts: [], properties: ['email'], limit: 200, after: '9800' });
     expect(last.total).toBe(10_050);
     expect(last.results).toHaveLength(200);
-    expect(last.paging).toBeUndefined();
-    const past = await apiError(client.crm.contacts.searchApi.doSearch({ filterGroups: [], sorts: [], properties: [], limit: 200, after: '10000' }));
+    // HubSpot still offers the next page; following it is what fails.
+    expect(last.paging?.next?.after).toBe('10000');
+    const past = await apiError(client.crm.contacts.searchApi.doSearch({ filterGroups: [], sorts: [], properties: [], limit: 200, after: last.paging!.next!.after }));
     expect(past.code).toBe(400);
     expect(past.body.category).toBe('VALIDATION_ERROR');
     expect(past.body.message).toContain('10000');
@@ -554,11 +555,11 @@ describe('HubSpot sandbox: control API', () => {
     const stateFile = path.join(dir, 'state.json');
     try {
       const first = await startHubSpotSandbox({ port: 0, stateFile });
-      const c1 = new Client({ accessToken: first.credentials.accessToken, basePath: first.baseUrl, numberOfApiCallRetries: 0 });
+      const c1 = new Client({ accessToken: first.credentials.accessToken!, basePath: first.baseUrl, numberOfApiCallRetries: 0 });
       const created = await c1.crm.contacts.basicApi.create({ properties: { email: 'keep@example.com' }, associations: [] });
       await first.close();
       const second = await startHubSpotSandbox({ port: 0, stateFile });
-      const c2 = new Client({ accessToken: second.credentials.accessToken, basePath: second.baseUrl, numberOfApiCallRetries: 0 });
+      const c2 = new Client({ accessToken: second.credentials.accessToken!, basePath: second.baseUrl, numberOfApiCallRetries: 0 });
       const got = await c2.crm.contacts.basicApi.getById('keep@example.com', ['email'], undefined, undefined, false, 'email');
       expect(got.id).toBe(created.id);
       const next = await c2.crm.contacts.basicApi.create({ properties: { email: 'next@example.com' }, associations: [] });

@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return -- jsforce types records and save results loosely; the tests read vendor-shaped payloads field by field. */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { XMLParser } from 'fast-xml-parser';
@@ -9,6 +12,12 @@ import { startSalesforceSandbox } from '../../connectors/salesforce/sandbox/inde
 import type { RunningSandbox } from '../../src/connector-kit/connector-module.ts';
 
 let sandbox: RunningSandbox;
+
+const cred = (key: string): string => {
+  const value = sandbox.credentials[key];
+  if (value === undefined) throw new TypeError(`sandbox credential ${key} missing`);
+  return value;
+};
 
 const control = async (path: string, body: unknown = {}): Promise<any> => {
   const res = await fetch(`${sandbox.baseUrl}/_sandbox/${path}`, {
@@ -21,8 +30,8 @@ const control = async (path: string, body: unknown = {}): Promise<any> => {
 
 const connect = (extra: Record<string, unknown> = {}) =>
   new jsforce.Connection({
-    instanceUrl: sandbox.credentials.instanceUrl,
-    accessToken: sandbox.credentials.accessToken,
+    instanceUrl: cred('instanceUrl'),
+    accessToken: cred('accessToken'),
     version: '62.0',
     ...extra,
   });
@@ -42,13 +51,13 @@ beforeEach(async () => {
 describe('salesforce sandbox: OAuth', () => {
   it('issues tokens by client credentials with its own instance_url and id', async () => {
     const conn = new jsforce.Connection({
-      loginUrl: sandbox.credentials.loginUrl,
+      loginUrl: cred('loginUrl'),
       version: '62.0',
-      oauth2: { clientId: sandbox.credentials.clientId, clientSecret: sandbox.credentials.clientSecret, loginUrl: sandbox.credentials.loginUrl },
+      oauth2: { clientId: cred('clientId'), clientSecret: cred('clientSecret'), loginUrl: cred('loginUrl') },
     });
     const userInfo = await conn.authorize({ grant_type: 'client_credentials' });
     expect(conn.instanceUrl).toBe(sandbox.baseUrl);
-    expect(userInfo.organizationId).toBe(sandbox.credentials.orgId);
+    expect(userInfo.organizationId).toBe(cred('orgId'));
     expect(userInfo.id).toMatch(/^005/);
     expect((await conn.query('SELECT COUNT() FROM Contact')).totalSize).toBe(0);
   });
@@ -56,21 +65,21 @@ describe('salesforce sandbox: OAuth', () => {
   it('refuses a wrong client secret with invalid_client', async () => {
     const conn = new jsforce.Connection({
       version: '62.0',
-      oauth2: { clientId: sandbox.credentials.clientId, clientSecret: 'nope', loginUrl: sandbox.credentials.loginUrl },
+      oauth2: { clientId: cred('clientId'), clientSecret: 'nope', loginUrl: cred('loginUrl') },
     });
     await expect(conn.authorize({ grant_type: 'client_credentials' })).rejects.toMatchObject({ name: 'invalid_client' });
   });
 
   it('refreshes an expired token on 401 INVALID_SESSION_ID and replays the call', async () => {
     await control('config', { tokenTtlSeconds: 1 });
-    const oauth = new jsforce.OAuth2({ clientId: sandbox.credentials.clientId, clientSecret: sandbox.credentials.clientSecret, loginUrl: sandbox.credentials.loginUrl });
-    const first: any = await oauth.refreshToken(sandbox.credentials.refreshToken!);
+    const oauth = new jsforce.OAuth2({ clientId: cred('clientId'), clientSecret: cred('clientSecret'), loginUrl: cred('loginUrl') });
+    const first: any = await oauth.refreshToken(cred('refreshToken'));
     const conn = new jsforce.Connection({
       version: '62.0',
-      oauth2: { clientId: sandbox.credentials.clientId, clientSecret: sandbox.credentials.clientSecret, loginUrl: sandbox.credentials.loginUrl },
+      oauth2: { clientId: cred('clientId'), clientSecret: cred('clientSecret'), loginUrl: cred('loginUrl') },
       instanceUrl: first.instance_url,
       accessToken: first.access_token,
-      refreshToken: sandbox.credentials.refreshToken,
+      refreshToken: cred('refreshToken'),
     });
     let refreshed = 0;
     conn.on('refresh', () => refreshed++);
@@ -82,7 +91,7 @@ describe('salesforce sandbox: OAuth', () => {
   });
 
   it('answers invalid_grant for an unknown refresh token', async () => {
-    const oauth = new jsforce.OAuth2({ clientId: sandbox.credentials.clientId, clientSecret: sandbox.credentials.clientSecret, loginUrl: sandbox.credentials.loginUrl });
+    const oauth = new jsforce.OAuth2({ clientId: cred('clientId'), clientSecret: cred('clientSecret'), loginUrl: cred('loginUrl') });
     await expect(oauth.refreshToken('bogus')).rejects.toMatchObject({ name: 'invalid_grant' });
   });
 
@@ -187,7 +196,10 @@ describe('salesforce sandbox: records and SOQL', () => {
 
   it('answers INVALID_FIELD with the caret excerpt and INVALID_TYPE for an unknown object', async () => {
     const conn = connect();
-    const err: any = await conn.query('SELECT Id, Foo__c FROM Contact').catch((e: unknown) => e);
+    const err: any = await conn.query('SELECT Id, Foo__c FROM Contact').then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err.errorCode).toBe('INVALID_FIELD');
     expect(err.message).toContain("No such column 'Foo__c' on entity 'Contact'");
     expect(err.message).toContain('ERROR at Row:1:Column:12');
@@ -347,7 +359,7 @@ describe('salesforce sandbox: Bulk API 2.0', () => {
     let locator = '';
     do {
       const res = await fetch(`${sandbox.baseUrl}/services/data/v62.0/jobs/query/${job.id}/results${locator ? `?locator=${locator}` : ''}`, {
-        headers: { Authorization: `Bearer ${sandbox.credentials.accessToken}`, Accept: 'text/csv' },
+        headers: { Authorization: `Bearer ${cred('accessToken')}`, Accept: 'text/csv' },
       });
       const text = await res.text();
       locator = res.headers.get('sforce-locator') ?? 'null';
@@ -390,7 +402,7 @@ describe('salesforce sandbox: replication and limits', () => {
     await conn.query('SELECT Id FROM Contact');
     await conn.query('SELECT Id FROM Contact');
     await expect(conn.query('SELECT Id FROM Contact')).rejects.toMatchObject({ errorCode: 'REQUEST_LIMIT_EXCEEDED', message: 'TotalRequests Limit exceeded.' });
-    const stats = await (await fetch(`${sandbox.baseUrl}/_sandbox/stats`)).json();
+    const stats: any = await (await fetch(`${sandbox.baseUrl}/_sandbox/stats`)).json();
     expect(stats.rateLimited).toBe(1);
   });
 });
@@ -442,7 +454,7 @@ describe('salesforce sandbox: outbound messages and change events', () => {
     const doc = parser.parse(received[0]!.body);
     const n = doc.Envelope.Body.notifications;
     expect(received[0]!.body).toContain('<notifications xmlns="http://soap.sforce.com/2005/09/outbound">');
-    expect(n.OrganizationId).toBe(sandbox.credentials.orgId);
+    expect(n.OrganizationId).toBe(cred('orgId'));
     expect(n.ActionId).toMatch(/^04k/);
     expect(n.EnterpriseUrl).toContain('/services/Soap/c/62.0/');
     expect(n.PartnerUrl).toContain('/services/Soap/u/62.0/');
@@ -451,7 +463,7 @@ describe('salesforce sandbox: outbound messages and change events', () => {
     expect(notes[0].Id).toMatch(/^04l/);
     expect(notes[0].sObject['@type']).toBe('sf:Contact');
     expect(notes[1].sObject.Email).toBe('doug@example.com');
-    const deliveries = await (await fetch(`${sandbox.baseUrl}/_sandbox/deliveries`)).json();
+    const deliveries: any = await (await fetch(`${sandbox.baseUrl}/_sandbox/deliveries`)).json();
     expect(deliveries.log.map((l: any) => l.acked)).toEqual([false, false, true]);
   });
 
@@ -486,5 +498,68 @@ describe('salesforce sandbox: outbound messages and change events', () => {
     expect(headers[2].changeOrigin).toBe('');
     expect(typeof headers[2].commitTimestamp).toBe('number');
     expect(events[0].channel).toBe('/data/ContactChangeEvent');
+  });
+});
+
+describe('salesforce sandbox: control API', () => {
+  it('seeds realistic records, counts them in stats and edits as a rep', async () => {
+    const seeded = await control('seed', { object: 'Account', count: 3 });
+    expect(seeded.ids).toHaveLength(3);
+    await control('seed', { object: 'Contact', count: 5 });
+    const stats: any = await (await fetch(`${sandbox.baseUrl}/_sandbox/stats`)).json();
+    expect(stats.records).toMatchObject({ Account: 3, Contact: 5, Lead: 0, Opportunity: 0 });
+    const conn = connect();
+    const before: any = await conn.sobject('Account').retrieve(seeded.ids[0]);
+    expect(before.Name).toMatch(/\w+ \w+/);
+    const edited = await control('edit', { object: 'Account', id: seeded.ids[0], fields: { Industry: 'Banking' } });
+    expect(edited.record.Industry).toBe('Banking');
+    const after: any = await conn.sobject('Account').retrieve(seeded.ids[0]);
+    expect(after.Industry).toBe('Banking');
+    // API writes are attributed to the integration user, UI edits to a rep (how echoes are told apart).
+    const mine: any = await conn.sobject('Account').create({ Name: 'Mine' });
+    await control('edit', { object: 'Account', id: mine.id, fields: { Website: 'https://mine.example.com' } });
+    const mineAfter: any = await conn.sobject('Account').retrieve(mine.id);
+    expect(mineAfter.CreatedById).toMatch(/^005/);
+    expect(mineAfter.LastModifiedById).toMatch(/^005/);
+    expect(mineAfter.LastModifiedById).not.toBe(mineAfter.CreatedById);
+    await control('delete', { object: 'Account', id: seeded.ids[1] });
+    expect((await conn.query('SELECT COUNT() FROM Account')).totalSize).toBe(3);
+    const stats2: any = await (await fetch(`${sandbox.baseUrl}/_sandbox/stats`)).json();
+    expect(stats2.calls['GET /services/data/:version/sobjects/:type/:id']).toBe(3);
+  });
+
+  it('injects 503 SERVER_UNAVAILABLE faults in Salesforce error shape', async () => {
+    await control('config', { faults: { errorRate: 1 } });
+    const conn = connect();
+    await expect(conn.sobject('Contact').create({ LastName: 'X' })).rejects.toMatchObject({ errorCode: 'SERVER_UNAVAILABLE' });
+  });
+
+  it('applies a request window with the concurrent flavour of REQUEST_LIMIT_EXCEEDED', async () => {
+    await control('config', { rateLimit: { requests: 1, windowMs: 60_000 } });
+    const conn = connect();
+    await conn.sobject('Contact').create({ LastName: 'X' });
+    await expect(conn.sobject('Contact').create({ LastName: 'Y' })).rejects.toMatchObject({ errorCode: 'REQUEST_LIMIT_EXCEEDED' });
+  });
+});
+
+describe('salesforce sandbox: persistence', () => {
+  it('keeps records across restarts when given a state file', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sf-sandbox-'));
+    const stateFile = path.join(dir, 'salesforce.json');
+    try {
+      const first = await startSalesforceSandbox({ port: 0, stateFile });
+      const conn1 = new jsforce.Connection({ instanceUrl: first.baseUrl, accessToken: first.credentials.accessToken ?? '', version: '62.0' });
+      const created: any = await conn1.sobject('Contact').create({ LastName: 'Kept', Crmhub_Id__c: 'keep-1' });
+      await first.close();
+      const second = await startSalesforceSandbox({ port: 0, stateFile });
+      const conn2 = new jsforce.Connection({ instanceUrl: second.baseUrl, accessToken: second.credentials.accessToken ?? '', version: '62.0' });
+      const rows = await conn2.query("SELECT Id, LastName FROM Contact WHERE Crmhub_Id__c = 'keep-1'");
+      expect(rows.records.map((r: any) => r.Id)).toEqual([created.id]);
+      const next: any = await conn2.sobject('Contact').create({ LastName: 'New' });
+      expect(next.id).not.toBe(created.id);
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -42,7 +42,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
 
 const STEPS = ['claimed', 'before-write', 'after-write', 'after-shadow'] as const;
 
-class Crash {
+class Crash extends Error {
   readonly crash = true;
 }
 
@@ -62,7 +62,7 @@ async function scenario(actions: Action[], seed: number): Promise<void> {
   const engine = new SyncEngine({
     store,
     connectors: new Map<string, Connector>(crms.map((c) => [c.declaration.slug, c])),
-    mappings: staticMappings(CRMS.map((s) => contactsMapping(s))),
+    mappings: staticMappings(CRMS.map((s) => contactsMapping(s, { first_name: 'latest_wins', plan: 'latest_wins' }))),
     retry: { baseMs: 5, maxMs: 50, maxAttempts: 1_000 },
     leaseMs: LEASE_MS,
     now: clock,

@@ -41,7 +41,7 @@ const defined = (o: Record<string, JsonValue | undefined>): FieldValues =>
   Object.fromEntries(Object.entries(o).filter((e): e is [string, JsonValue] => e[1] !== undefined));
 
 function toInput(s: State): PlanInput {
-  const traits: PlanInput['traits'] = {};
+  const traits: Record<string, { value: JsonValue; changedAt: string }> = {};
   for (const [k, v] of Object.entries(s.profile)) if (v !== undefined) traits[k] = { value: v, changedAt: s.profileAt[k] ?? T0 };
   return {
     mapping: MIXED,
@@ -56,10 +56,24 @@ function toInput(s: State): PlanInput {
 /** A CRM that stores what it is sent the way HubSpot does: every value back as a string. */
 const crmStore = (v: JsonValue): JsonValue => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v);
 
+/**
+ * What the CRM holds for a key. A key missing from a read means "not returned, unchanged", i.e. the
+ * shadow value (the planner's contract for partial payloads).
+ */
+function effectiveRemote(input: PlanInput, key: string): JsonValue | undefined {
+  const fields = input.remote?.fields;
+  if (!fields) return undefined;
+  return Object.hasOwn(fields, key) ? fields[key] : input.shadow?.[key];
+}
+
 function apply(input: PlanInput, plan: RecordPlan): PlanInput {
   const traits = { ...input.traits };
   for (const w of plan.traitWrites) traits[w.key] = { value: w.value, changedAt: w.changedAt };
-  const fields: FieldValues = { ...(input.remote?.fields ?? {}) };
+  const fields: FieldValues = {};
+  for (const key of FIELDS) {
+    const v = effectiveRemote(input, key);
+    if (v !== undefined) fields[key] = v;
+  }
   for (const [k, v] of Object.entries(plan.remoteDiff)) fields[k] = crmStore(v);
   const touched = Object.keys(plan.remoteDiff).length > 0;
   return {
@@ -145,7 +159,7 @@ describe('planner properties', () => {
         const input = toInput(s);
         const plan = planRecord(input);
         for (const [key, value] of Object.entries(plan.remoteDiff)) {
-          expect(sameValue(value, input.remote?.fields[key])).toBe(false);
+          expect(sameValue(value, effectiveRemote(input, key))).toBe(false);
           const field = MIXED.fields.find((f) => f.remote === key);
           if (field) expect(['both', 'to_remote']).toContain(field.direction);
         }

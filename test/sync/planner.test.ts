@@ -191,6 +191,13 @@ fields:
     });
   });
 
+  it('a field the CRM did not return (partial webhook payload) counts as unchanged there', () => {
+    const r = plan({ profile: { email: 'new@x.io', stage: 'lead' }, remote: { phone: '1' }, shadow: { email: 'ada@x.io', stage: 'lead', phone: '1' } });
+    expect(r.remoteDiff).toEqual({ email: 'new@x.io' });
+    expect(r.traitWrites).toEqual([]);
+    expect(r.shadow).toMatchObject({ stage: 'lead', phone: '1' });
+  });
+
   it('invalid values are reported and not written', () => {
     const r = plan({ profile: { email: 'not an email' }, remote: { email: 'ada@x.io' }, shadow: { email: 'ada@x.io' } });
     expect(outcome(r, 'email')).toMatchObject({ outcome: 'invalid', reason: expect.stringContaining('not an email address') });

@@ -14,7 +14,7 @@ afterEach(async () => {
 
 async function runCli(args: string[], runtime: SyncRuntime): Promise<{ out: string; code: number | undefined }> {
   const program = new Command('crmhub').exitOverride();
-  const open = async (): Promise<SyncRuntime> => runtime;
+  const open = (): Promise<SyncRuntime> => Promise.resolve(runtime);
   registerSync(program, open);
   registerDlq(program, open);
   let out = '';
@@ -33,7 +33,7 @@ async function runCli(args: string[], runtime: SyncRuntime): Promise<{ out: stri
 describe('crmhub sync / dlq', () => {
   it('--dry-run --json prints the plan and writes nothing; a real run writes and summarises', async () => {
     fx = await engineFixture(['alpha']);
-    const runtime: SyncRuntime = { store: fx.store, engine: fx.engine, close: async () => undefined };
+    const runtime: SyncRuntime = { store: fx.store, engine: fx.engine, close: () => Promise.resolve() };
     fx.crms.get('alpha')!.repEdit('contacts', undefined, { email: 'cli@x.io', firstname: 'Cli' });
     const dry = await runCli(['sync', '--dry-run', '--json'], runtime);
     const parsed = JSON.parse(dry.out);
@@ -49,7 +49,7 @@ describe('crmhub sync / dlq', () => {
 
   it('dlq list and replay', async () => {
     fx = await engineFixture(['alpha']);
-    const runtime: SyncRuntime = { store: fx.store, engine: fx.engine, close: async () => undefined };
+    const runtime: SyncRuntime = { store: fx.store, engine: fx.engine, close: () => Promise.resolve() };
     await fx.store.transaction(async (tx) => {
       const p = await tx.createProfile('person', new Date().toISOString());
       await tx.writeTraits(p.id, [{ key: 'email', value: 'invalid-email', source: 'event', changedAt: new Date().toISOString() }]);

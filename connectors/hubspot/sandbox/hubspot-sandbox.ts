@@ -299,7 +299,15 @@ export async function startHubSpotSandbox(options: HubSpotSandboxOptions): Promi
     slug: 'hubspot',
     baseUrl,
     credentials: { baseUrl, accessToken, clientSecret },
-    env: { HUBSPOT_BASE_URL: baseUrl, HUBSPOT_ACCESS_TOKEN: accessToken, HUBSPOT_CLIENT_SECRET: clientSecret },
+    env: {
+      HUBSPOT_BASE_URL: baseUrl,
+      HUBSPOT_ACCESS_TOKEN: accessToken,
+      HUBSPOT_CLIENT_SECRET: clientSecret,
+      // Optional extras the connector reads: the token's app id and the sandbox's tier limits.
+      HUBSPOT_APP_ID: String(appId),
+      HUBSPOT_RATE_LIMIT_PER_10S: String(DEFAULT_LIMITS.tenSecondly),
+      HUBSPOT_DAILY_LIMIT: String(DEFAULT_LIMITS.daily),
+    },
     server,
     close: () => server.close(),
   };

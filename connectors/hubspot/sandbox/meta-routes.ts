@@ -65,7 +65,7 @@ export function registerMetaRoutes(app: FastifyInstance, ctx: RouteContext, usag
     if (!object) return reply;
     const body = parseOr400(createPropertySchema, request.body, reply);
     if (!body) return reply;
-    if (store.catalog[object].has(body.name)) return sendError(reply, 409, 'OBJECT_ALREADY_EXISTS', `Property named '${body.name}' already exists.`, { context: { propertyName: [body.name] } });
+    if (store.catalog[object].get(body.name)?.archived === false) return sendError(reply, 409, 'OBJECT_ALREADY_EXISTS', `Property named '${body.name}' already exists.`, { context: { propertyName: [body.name] } });
     const def = customProperty(
       { name: body.name, label: body.label, type: body.type, fieldType: body.fieldType, options: body.options?.map((o) => o.value) ?? [], unique: body.hasUniqueValue ?? false },
       body.groupName,

@@ -359,7 +359,9 @@ export function registerObjectRoutes(app: FastifyInstance, ctx: RouteContext): v
     const matched = runSearch(ctx.store.records[object].values(), body, ctx.store.catalog[object]);
     const end = Math.min(offset + limit, matched.length, SEARCH_LIMITS.maxResults);
     const results = matched.slice(offset, end).map((r) => toPublic(r, { properties: body.properties }));
-    const hasNext = end < Math.min(matched.length, SEARCH_LIMITS.maxResults);
+    // Like HubSpot, the next link is offered whenever more results match, even at the cap: following
+    // it to after=10000 is what fails.
+    const hasNext = end < matched.length;
     return { total: matched.length, results, ...(hasNext ? { paging: { next: { after: String(end) } } } : {}) };
   });
 

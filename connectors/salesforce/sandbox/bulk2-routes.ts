@@ -18,7 +18,7 @@ import { SfRequestError, type WriteContext, type WriteOutcome } from './org.ts';
 import { findObject } from './schema.ts';
 import { planQuery, runQuery } from './soql.ts';
 import type { SalesforceSandbox } from './salesforce-sandbox.ts';
-import { formatDateTime } from './values.ts';
+import { formatDateTime, show } from './values.ts';
 
 type Params = Record<string, string>;
 
@@ -328,7 +328,7 @@ export function registerBulk2Routes(app: FastifyInstance, sb: SalesforceSandbox)
           job.columns.map((c) => {
             const [a, b] = c.split('.');
             const v = b === undefined ? r[a ?? ''] : (r[a ?? ''] as Record<string, unknown> | null)?.[b];
-            return v === null || v === undefined ? '' : String(v as string | number | boolean);
+            return show(v);
           }),
         );
         job.state = 'JobComplete';

@@ -20,11 +20,13 @@ export { isOutboundAck, OUTBOUND_NS } from './notifier.ts';
 
 const ORG_15 = '00D5g00000CrmHb';
 const USER_15 = '0055g00000CrmHb';
+const REP_15 = '0055g00000RepUs';
 
 /** The sandbox's fixed identity and secrets. */
 export const SALESFORCE_SANDBOX_DEFAULTS = {
   orgId: ORG_15 + idSuffix(ORG_15),
   userId: USER_15 + idSuffix(USER_15),
+  repUserId: REP_15 + idSuffix(REP_15),
   clientId: '3MVG9crmhubSandboxClientId',
   clientSecret: 'crmhub-sandbox-client-secret',
   accessToken: `${ORG_15}!AQ0AQcrmhub.sandbox.static.token`,
@@ -42,11 +44,16 @@ export interface SalesforceSandboxExtraOptions {
 
 export async function startSalesforceSandbox(options: SandboxStartOptions, extra: SalesforceSandboxExtraOptions = {}): Promise<RunningSandbox> {
   const d = SALESFORCE_SANDBOX_DEFAULTS;
-  const server = createSandboxServer({ name: 'salesforce', ...(options.stateFile ? { stateFile: options.stateFile } : {}) });
+  const server = createSandboxServer({
+    name: 'salesforce',
+    ...(options.stateFile ? { stateFile: options.stateFile } : {}),
+    faultBody: [{ message: 'Server temporarily unavailable. Please try again later.', errorCode: 'SERVER_UNAVAILABLE' }],
+  });
   const webhookUrl = options.webhookTarget ? `${options.webhookTarget.replace(/\/$/, '')}/webhooks/salesforce?token=${encodeURIComponent(d.webhookToken)}` : null;
   const sb = new SalesforceSandbox({
     orgId: d.orgId,
     userId: d.userId,
+    repUserId: d.repUserId,
     clientId: d.clientId,
     clientSecret: d.clientSecret,
     staticAccessToken: d.accessToken,

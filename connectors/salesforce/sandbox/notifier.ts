@@ -42,6 +42,9 @@ export interface DeliveryLogEntry {
 const escapeXml = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 
+/** `2024-05-02T11:22:33.000+0000` → `2024-05-02T11:22:33.000Z` (SOAP and CDC form). */
+const isoZ = (value: string): string => value.replace(/\+0000$/, 'Z');
+
 const ackParser = new XMLParser({ removeNSPrefix: true, ignoreAttributes: true, parseTagValue: false });
 
 /** True when a body is a SOAP envelope holding `notificationsResponse/Ack` = true. */
@@ -148,7 +151,11 @@ export class SalesforceNotifier {
       .map(({ notificationId, record }) => {
         const fields = (def?.fields ?? [])
           .filter((f) => record[f.name] !== null && record[f.name] !== undefined)
-          .map((f) => `     <sf:${f.name}>${escapeXml(valueToText(record[f.name] ?? null))}</sf:${f.name}>`)
+          .map((f) => {
+            const text = valueToText(record[f.name] ?? null);
+            // SOAP xsd:dateTime is ISO 8601 with Z, not the REST "+0000" form.
+            return `     <sf:${f.name}>${escapeXml(f.type === 'datetime' ? isoZ(text) : text)}</sf:${f.name}>`;
+          })
           .join('\n');
         return `   <Notification>\n    <Id>${notificationId}</Id>\n    <sObject xsi:type="sf:${object}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">\n${fields}\n    </sObject>\n   </Notification>`;
       })
@@ -212,10 +219,15 @@ export class SalesforceNotifier {
         nulledFields: c.nulledFields,
       },
     };
+    const def = findObject(c.object);
+    const put = (k: string) => {
+      const v = c.record[k] ?? null;
+      payload[k] = typeof v === 'string' && def?.byName.get(k.toLowerCase())?.type === 'datetime' ? isoZ(v) : v;
+    };
     if (c.changeType === 'CREATE') {
-      for (const [k, v] of Object.entries(c.record)) if (v !== null && k !== 'Id' && k !== 'IsDeleted' && k !== 'SystemModstamp') payload[k] = v;
+      for (const [k, v] of Object.entries(c.record)) if (v !== null && k !== 'Id' && k !== 'IsDeleted' && k !== 'SystemModstamp') put(k);
     } else if (c.changeType === 'UPDATE') {
-      for (const k of c.changedFields) payload[k] = c.record[k] ?? null;
+      for (const k of c.changedFields) put(k);
     }
     this.replayId++;
     return { data: { schema: `crmhub-sandbox-${c.object}`, payload, event: { replayId: this.replayId } }, channel: `/data/${c.object}ChangeEvent` };

@@ -48,7 +48,10 @@ export class OrgTransaction {
 
 export interface OrgOptions {
   orgId: string;
+  /** The API (integration) user that tokens belong to. */
   userId: string;
+  /** The sales rep whose UI edits the control API simulates (LastModifiedById of UI writes). */
+  repUserId: string;
   /** Called with the changes of each committed transaction. */
   onCommit: (changes: ChangeRecord[]) => void;
   now?: () => number;
@@ -117,6 +120,11 @@ export class SalesforceOrg {
 
   get userId(): string {
     return this.options.userId;
+  }
+
+  /** Who a write is attributed to: the integration user for API calls, the rep for UI edits. */
+  actor(ctx: WriteContext): string {
+    return ctx.source === 'ui' ? this.options.repUserId : this.options.userId;
   }
 
   /** A modstamp that never goes backwards, ms. */
@@ -190,16 +198,16 @@ export class SalesforceOrg {
     const record: SfRecord = {};
     for (const f of object.fields) record[f.name] = null;
     for (const f of object.fields) {
-      if (f.defaultValue !== undefined) record[f.name] = f.defaultValue === 'owner' ? this.userId : f.defaultValue;
+      if (f.defaultValue !== undefined) record[f.name] = f.defaultValue === 'owner' ? this.actor(ctx) : f.defaultValue;
     }
     Object.assign(record, checked.values);
     Object.assign(record, {
       Id: id,
       IsDeleted: false,
       CreatedDate: formatDateTime(now),
-      CreatedById: this.userId,
+      CreatedById: this.actor(ctx),
       LastModifiedDate: formatDateTime(now),
-      LastModifiedById: this.userId,
+      LastModifiedById: this.actor(ctx),
       SystemModstamp: formatDateTime(now),
     });
     this.derive(object, record);
@@ -249,6 +257,7 @@ export class SalesforceOrg {
       }
     }
     next.LastModifiedDate = formatDateTime(now);
+    next.LastModifiedById = this.actor(ctx);
     next.SystemModstamp = formatDateTime(now);
     this.replaceRow(object, existing, next, tx);
     this.recordsWritten++;
@@ -344,6 +353,7 @@ export class SalesforceOrg {
         ConvertedDate: formatDateTime(now).slice(0, 10),
         Status: 'Closed - Converted',
         LastModifiedDate: formatDateTime(now),
+        LastModifiedById: this.actor(ctx),
         SystemModstamp: formatDateTime(now),
       };
       this.replaceRow(leadDef, lead, next, tx);

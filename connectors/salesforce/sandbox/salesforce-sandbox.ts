@@ -39,6 +39,7 @@ export const salesforceConfigSchema = z.object({
 export interface SalesforceSandboxOptions {
   orgId: string;
   userId: string;
+  repUserId: string;
   clientId: string;
   clientSecret: string;
   /** A long-lived token that is always valid unless expired through the control API. */
@@ -100,6 +101,7 @@ export class SalesforceSandbox implements SandboxBehaviour {
     this.org = new SalesforceOrg({
       orgId: options.orgId,
       userId: options.userId,
+      repUserId: options.repUserId,
       now: this.now,
       onCommit: (changes: ChangeRecord[]) => {
         if (!this.muted) this.notifier.publish(changes);
@@ -152,7 +154,7 @@ export class SalesforceSandbox implements SandboxBehaviour {
       const d = this.window.take(now);
       if (!d.ok) {
         this.options.counters.rateLimited++;
-        throw new SfRequestError(403, 'REQUEST_LIMIT_EXCEEDED', 'ConcurrentPerOrgLongTxn Limit exceeded.');
+        throw new SfRequestError(403, 'REQUEST_LIMIT_EXCEEDED', 'ConcurrentRequests (Concurrent API Requests) Limit exceeded.');
       }
     }
     const d = this.quota.take(now);

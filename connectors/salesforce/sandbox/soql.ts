@@ -12,7 +12,7 @@ import { parseQuery, type Condition, type FieldType, type OrderByClause, type Wh
 import { normalizeId } from './ids.ts';
 import { findObject, type SfFieldDef, type SfObjectDef } from './schema.ts';
 import { SfRequestError } from './org.ts';
-import { parseDateTime, type SfRecord, type SfValue } from './values.ts';
+import { formatDateTime, parseDateTime, type SfRecord, type SfValue } from './values.ts';
 
 /** A field reference: direct (`Email`) or through a parent relationship (`Account.Name`). */
 export interface FieldPath {
@@ -239,7 +239,7 @@ function typeError(path: FieldPath, soql: string, quoted: boolean): SfRequestErr
 }
 
 /** Converts one literal to the comparable form of the field's type. */
-function literalValue(path: FieldPath, literalType: string, raw: string, soql: string): { value: Scalar; like?: RegExp; range?: [number, number] } {
+function literalValue(path: FieldPath, literalType: string, raw: string, soql: string): { value: Scalar; like?: RegExp; range?: [string, string] } {
   const type = path.field.type;
   if (literalType === 'NULL') return { value: null };
   if (literalType === 'STRING') {
@@ -265,7 +265,8 @@ function literalValue(path: FieldPath, literalType: string, raw: string, soql: s
     if (type !== 'datetime') throw typeError(path, soql, false);
     const ms = parseDateTime(raw);
     if (Number.isNaN(ms)) throw malformed(located(soql, raw, `line 1:0 no viable alternative at character '${raw}'`));
-    return { value: ms };
+    // Stored datetimes share one fixed-width UTC form, so they compare as strings (fast sorts).
+    return { value: formatDateTime(ms) };
   }
   if (literalType === 'DATE') {
     if (type !== 'date') throw typeError(path, soql, false);
@@ -278,7 +279,7 @@ function comparable(path: FieldPath, v: SfValue): Scalar {
   if (v === null) return null;
   switch (path.field.type) {
     case 'datetime':
-      return parseDateTime(String(v));
+      return String(v);
     case 'id':
     case 'reference':
       return String(v).toLowerCase();
@@ -312,23 +313,18 @@ function buildCondition(object: SfObjectDef, c: Condition, soql: string, now: nu
   const literals = rawValues.map((raw, i) => {
     const lt = Array.isArray(cond.literalType) ? (cond.literalType[i] ?? literalType) : literalType;
     if (lt === 'DATE_LITERAL' || lt === 'DATE_N_LITERAL') {
-      const range = dateLiteralRange(raw, cond.dateLiteralVariable, now, soql);
-      const start: Scalar = range[0];
-      return { value: start, range };
+      const [from, to] = dateLiteralRange(raw, cond.dateLiteralVariable, now, soql);
+      const text = (ms: number) => (path.field.type === 'date' ? formatDateTime(ms).slice(0, 10) : formatDateTime(ms));
+      const range: [string, string] = [text(from), text(to)];
+      return { value: range[0], range };
     }
     return literalValue(path, lt, raw, soql);
   });
   const first = literals[0];
   if (!first) throw malformed(located(soql, cond.field, 'missing value'));
-  const isDate = path.field.type === 'date';
-  const asComparable = (v: SfValue): Scalar => {
-    const cv = comparable(path, v);
-    // A date field against a date literal range compares as midnight UTC.
-    if (isDate && first.range && typeof cv === 'string') return Date.parse(`${cv}T00:00:00Z`);
-    return cv;
-  };
-  const equals = (cv: Scalar, lit: { value: Scalar; range?: [number, number] }): boolean => {
-    if (lit.range) return typeof cv === 'number' && cv >= lit.range[0] && cv < lit.range[1];
+  const asComparable = (v: SfValue): Scalar => comparable(path, v);
+  const equals = (cv: Scalar, lit: { value: Scalar; range?: [string, string] }): boolean => {
+    if (lit.range) return typeof cv === 'string' && cv >= lit.range[0] && cv < lit.range[1];
     if (path.field.type === 'multipicklist' && typeof cv === 'string' && typeof lit.value === 'string') {
       return [...cv.split(';')].sort().join(';') === [...lit.value.split(';')].sort().join(';');
     }

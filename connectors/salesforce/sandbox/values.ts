@@ -43,8 +43,9 @@ const fail = (statusCode: string, message: string, field: string): Coerced => ({
 /** Text of an incoming value for messages and text fields (objects as JSON). */
 export function show(raw: unknown): string {
   if (raw === null || raw === undefined) return '';
-  if (typeof raw === 'object') return JSON.stringify(raw);
-  return String(raw as string | number | boolean | bigint | symbol);
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' || typeof raw === 'boolean' || typeof raw === 'bigint') return raw.toString();
+  return JSON.stringify(raw) ?? '';
 }
 
 function asNumber(value: unknown): number | null {

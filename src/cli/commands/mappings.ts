@@ -87,7 +87,7 @@ async function validate(dir: string, options: { remote?: boolean; json?: boolean
       const warnings = result.issues.length - errors;
       process.stderr.write(`${result.files.length} mapping file(s), ${errors} error(s), ${warnings} warning(s)${options.remote ? ' (checked against the live CRM schema)' : ''}\n`);
     }
-    if (failed) process.exitCode = 2;
+    if (failed) throw new CliExit(2);
   } finally {
     await runtime?.close();
   }

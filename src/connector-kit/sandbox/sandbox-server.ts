@@ -66,6 +66,8 @@ export interface SandboxServerOptions {
   stateFile?: string;
   /** Deterministic randomness for faults (tests); Math.random when absent. */
   random?: () => number;
+  /** Body of an injected 5xx in the CRM's own error shape; default `{error: 'injected fault', status: 503}`. */
+  faultBody?: unknown;
 }
 
 export interface SandboxStats {
@@ -141,7 +143,7 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     }
     if (f.errorRate && random() < f.errorRate) {
       counters.faultsInjected++;
-      return reply.code(503).header('content-type', 'application/json').send({ error: 'injected fault', status: 503 });
+      return reply.code(503).header('content-type', 'application/json').send(options.faultBody ?? { error: 'injected fault', status: 503 });
     }
     return undefined;
   });

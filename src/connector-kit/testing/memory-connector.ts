@@ -275,7 +275,15 @@ export class MemoryConnector implements Connector {
     });
   }
 
-  async handleWebhook(request: WebhookRequest): Promise<WebhookResult> {
+  handleWebhook(request: WebhookRequest): Promise<WebhookResult> {
+    try {
+      return Promise.resolve(this.parseWebhook(request));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
+    }
+  }
+
+  private parseWebhook(request: WebhookRequest): WebhookResult {
     const header = request.headers['x-memory-signature'];
     const given = Buffer.from(typeof header === 'string' ? header : '', 'utf8');
     const expected = Buffer.from(createHmac('sha256', this.secret).update(request.rawBody).digest('hex'), 'utf8');

@@ -31,7 +31,7 @@ const syncBody = z
   .prefault({});
 
 export function syncAdminRoutes(engine: SyncAdminEngine): FastifyPluginAsync {
-  return async (app) => {
+  return (app) => {
     const { store, requireAdmin } = app.crmhub;
     const guarded = { preHandler: requireAdmin };
 
@@ -63,7 +63,7 @@ export function syncAdminRoutes(engine: SyncAdminEngine): FastifyPluginAsync {
       return { replayed };
     });
 
-    app.get('/admin/connections', guarded, async () => ({ connections: engine.connectionStates() }));
+    app.get('/admin/connections', guarded, () => ({ connections: engine.connectionStates() }));
 
     app.post('/admin/sync', guarded, async (request, reply) => {
       const body = syncBody.parse(request.body ?? {});
@@ -81,5 +81,6 @@ export function syncAdminRoutes(engine: SyncAdminEngine): FastifyPluginAsync {
       }
       return engine.runOnce(options);
     });
+    return Promise.resolve();
   };
 }

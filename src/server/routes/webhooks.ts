@@ -29,7 +29,7 @@ export interface WebhookRoutesOptions {
 const params = z.object({ slug: z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'unknown connector') });
 
 export function webhookRoutes(receiver: WebhookReceiver, options: WebhookRoutesOptions = {}): FastifyPluginAsync {
-  return async (app) => {
+  return (app) => {
     app.post('/webhooks/:slug', async (request, reply) => {
       const { slug } = params.parse(request.params);
       if (!receiver.has(slug)) return reply.code(404).send(errorBody('CONNECTOR_NOT_CONFIGURED', `connector ${slug} is not configured`));
@@ -43,5 +43,6 @@ export function webhookRoutes(receiver: WebhookReceiver, options: WebhookRoutesO
       });
       return reply.code(result.status).header('content-type', result.contentType).send(result.body);
     });
+    return Promise.resolve();
   };
 }

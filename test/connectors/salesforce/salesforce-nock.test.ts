@@ -89,6 +89,28 @@ describe('collections writes', () => {
     expect(r7?.ok && r7.remoteId).toBe('003000000000000007');
   });
 
+  it('keeps the results of earlier calls when a later collections call fails', async () => {
+    const { connector } = makeConnector();
+    nock(INSTANCE, { reqheaders: apiHeaders })
+      .patch(`${API}/composite/sobjects/Contact/Crmhub_Id__c`)
+      .reply(200, (_uri, body) => (body as { records: unknown[] }).records.map((_, i) => ({ id: `003${String(i).padStart(15, '0')}`, success: true, errors: [] })))
+      .patch(`${API}/composite/sobjects/Contact/Crmhub_Id__c`)
+      .reply(503, [{ errorCode: 'SERVER_UNAVAILABLE', message: 'try later' }], json);
+    const items = Array.from({ length: 250 }, (_, i) => ({ ref: `r${i}`, upsertKey: { field: 'Crmhub_Id__c', value: String(i) }, fields: { LastName: 'N' } }));
+    const outcomes = await connector.write('Contact', items);
+    expect(outcomes).toHaveLength(250);
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(200);
+    const failed = outcomes.filter((o) => !o.ok);
+    expect(failed).toHaveLength(50);
+    for (const o of failed) expect(!o.ok && o.error.kind).toBe('transient');
+  });
+
+  it('rejects the whole write when its first call fails (auth)', async () => {
+    const { connector } = makeConnector();
+    nock(INSTANCE).patch(`${API}/composite/sobjects/Contact/Crmhub_Id__c`).reply(401, fixture('error.401-invalid-session.json'), json);
+    await expect(connector.write('Contact', [{ ref: 'a', upsertKey: { field: 'Crmhub_Id__c', value: '1' }, fields: { LastName: 'N' } }])).rejects.toMatchObject({ kind: 'auth' });
+  });
+
   it('reports DUPLICATES_DETECTED and validation-rule failures per record as payload errors', async () => {
     const { connector } = makeConnector();
     nock(INSTANCE, { reqheaders: apiHeaders })

@@ -41,6 +41,11 @@ describe('Salesforce connector against the sandbox', () => {
     const pulled = await pullAll('Contact', start.cursor);
     const record = pulled.records.find((r) => r.id === id);
     expect(record?.fields['Title']).toBe('VP Sales');
+    // Webhook values (SOAP text) and pulled values (REST JSON) take the same form, so the engine's
+    // shadow comparison sees no spurious differences.
+    const shared = Object.keys(change?.fields ?? {}).filter((k) => record !== undefined && k in record.fields);
+    expect(shared.length).toBeGreaterThan(3);
+    for (const key of shared) expect([key, change?.fields?.[key]]).toEqual([key, record?.fields[key]]);
   });
 
   it('our own writes come back marked as ours (changeOrigin client=crmhub)', async () => {
@@ -115,6 +120,22 @@ describe('Salesforce connector against the sandbox', () => {
     expect(jobCreates).toBe(1);
     expect(after.totalCalls - before.totalCalls).toBeLessThan(20);
   }, 60_000);
+
+  it('authenticates by client credentials and gets a new token when the session expires', async () => {
+    const h3 = await startHarness({}, { SALESFORCE_ACCESS_TOKEN: undefined, SALESFORCE_INSTANCE_URL: undefined });
+    try {
+      const first = await h3.connector.describe('Account');
+      expect(first.fields.map((f) => f.name)).toContain('Crmhub_Id__c');
+      await h3.control('/_sandbox/config', { expireTokens: true });
+      const records = await h3.connector.readByIds('Account', ['001000000000001AAA'], ['Name']);
+      expect(records).toEqual([]);
+      const stats = await h3.stats();
+      const tokenCalls = Object.entries(stats.calls).filter(([k]) => k.includes('/services/oauth2/token')).reduce((n, [, v]) => n + v, 0);
+      expect(tokenCalls).toBe(2);
+    } finally {
+      await h3.close();
+    }
+  });
 
   it('stops before the quota reserve and reports rate_limited', async () => {
     const h2 = await startHarness({ SALESFORCE_QUOTA_RESERVE: '0.5' });

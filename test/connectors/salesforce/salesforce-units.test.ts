@@ -54,6 +54,12 @@ describe('classifyRequestError', () => {
   it('rate_limited errors carry a pause', () => {
     expect(classifyRequestError(new FakeHttpApiError('TotalRequests Limit exceeded.', 'REQUEST_LIMIT_EXCEEDED')).retryAfterMs).toBeGreaterThan(0);
   });
+  it('the concurrent-request flavour of REQUEST_LIMIT_EXCEEDED pauses briefly, the daily one long', () => {
+    const concurrent = classifyRequestError(new FakeHttpApiError('ConcurrentRequests (Concurrent API Requests) Limit exceeded.', 'REQUEST_LIMIT_EXCEEDED'));
+    const daily = classifyRequestError(new FakeHttpApiError('TotalRequests Limit exceeded.', 'REQUEST_LIMIT_EXCEEDED'));
+    expect(concurrent.kind).toBe('rate_limited');
+    expect(concurrent.retryAfterMs).toBeLessThan(daily.retryAfterMs ?? 0);
+  });
   it('MULTIPLE_API_ERRORS is classified by the first error', () => {
     const err = Object.assign(new FakeHttpApiError('Multiple errors', 'MULTIPLE_API_ERRORS'), {
       data: [{ errorCode: 'INVALID_FIELD', message: 'a' }, { errorCode: 'INVALID_FIELD', message: 'b' }],
