@@ -33,21 +33,23 @@ const flag = (name: string, fallback: number): number => {
 };
 const JSON_OUT = args.includes('--json');
 const EVENTS = flag('--events', 100_000);
-const CLIENTS = flag('--clients', 4);
+const CLIENTS = flag('--clients', 16);
+/** Load-generator threads (the clients are spread over them). */
+const CLIENT_THREADS = flag('--client-threads', 2);
 const BATCH = flag('--batch', 100);
 const PG_URL = process.env['CRMHUB_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const WRITE_KEY = 'wk_bench';
 const PATTERNS: Pattern[] = args.includes('--spread') ? ['sessions', 'spread'] : ['sessions'];
 
-/** Client thread: plain JS (no loader needed), keep-alive http, one request in flight per thread. */
+/** Client thread: plain JS (no loader needed); runs several clients, each a keep-alive connection with one request in flight. */
 const CLIENT_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const http = require('node:http');
-const { url, requests, batch, clientId, writeKey, users, pattern } = workerData;
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const { url, requests, batch, clientIds, writeKey, users, pattern } = workerData;
+const agent = new http.Agent({ keepAlive: true, maxSockets: clientIds.length });
 const target = new URL(url + '/v1/batch');
 const auth = 'Basic ' + Buffer.from(writeKey + ':').toString('base64');
-function body(r) {
+function body(clientId, r) {
   const items = [];
   const sentAt = new Date().toISOString();
   // sessions: 10 visitors per request, 10 events each (2 pages as anonymous, an identify that
@@ -78,18 +80,22 @@ function send(payload) {
     req.end(payload);
   });
 }
-(async () => {
+async function loop(c) {
   const latencies = [];
   let failures = 0;
   for (let r = 0; r < requests; r++) {
-    const payload = body(r);
+    const payload = body(c, r);
     const t0 = process.hrtime.bigint();
     const status = await send(payload);
     latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
     if (status !== 200) failures++;
   }
+  return { latencies, failures };
+}
+(async () => {
+  const results = await Promise.all(clientIds.map(loop));
   agent.destroy();
-  parentPort.postMessage({ latencies, failures });
+  parentPort.postMessage({ latencies: results.flatMap((r) => r.latencies), failures: results.reduce((n, r) => n + r.failures, 0) });
 })();
 `;
 
@@ -140,13 +146,16 @@ async function runIngest(store: ProfileStore, pattern: Pattern): Promise<Omit<In
   };
 }
 
+/** Runs `clients` clients spread over at most CLIENT_THREADS worker threads. */
 function runClients(url: string, clients: number, requests: number, users: number, idOffset: number, pattern: Pattern): Promise<{ latencies: number[]; failures: number }[]> {
+  const threads = Math.min(clients, CLIENT_THREADS);
   return Promise.all(
     Array.from(
-      { length: clients },
-      (_, clientId) =>
+      { length: threads },
+      (_, t) =>
         new Promise<{ latencies: number[]; failures: number }>((resolve, reject) => {
-          const worker = new Worker(CLIENT_SOURCE, { eval: true, workerData: { url, requests, batch: BATCH, clientId: clientId + idOffset, writeKey: WRITE_KEY, users, pattern } });
+          const clientIds = Array.from({ length: clients }, (_, c) => c).filter((c) => c % threads === t).map((c) => c + idOffset);
+          const worker = new Worker(CLIENT_SOURCE, { eval: true, workerData: { url, requests, batch: BATCH, clientIds, writeKey: WRITE_KEY, users, pattern } });
           worker.once('message', (m: { latencies: number[]; failures: number }) => resolve(m));
           worker.once('error', reject);
         }),

@@ -85,7 +85,8 @@ async function main(): Promise<void> {
     results.push(await measureRawInsertRate(sqlite, { rows }));
     await sqlite.close();
     if (pgArg >= 0) {
-      const url = args[pgArg + 1] ?? process.env['CRMHUB_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+      const next = args[pgArg + 1];
+      const url = next !== undefined && !next.startsWith('--') ? next : (process.env['CRMHUB_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test');
       const schema = `bench_baseline_${process.pid}`;
       const pg = await openStore(url, { schema });
       try {

@@ -99,8 +99,8 @@ export const DEFAULT_HUBSPOT_LIMITS: ConnectorLimits = {
   requestsPerWindow: 100,
   windowMs: 10_000,
   maxConcurrent: 5,
-  // HubSpot: ~5 requests per second per account for search; 4 keeps a margin for clock skew.
-  search: { requestsPerWindow: 4, windowMs: 1_000 },
+  // HubSpot: 5 requests per second per account for search (changelog "Increasing our API limits").
+  search: { requestsPerWindow: 5, windowMs: 1_000 },
   dailyQuota: 250_000,
 };
 

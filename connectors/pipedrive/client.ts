@@ -147,7 +147,7 @@ export class PipedriveClient {
     const search = path.endsWith('/search');
     const rawHeaders = typeof config.headers?.toJSON === 'function' ? config.headers.toJSON() : (config.headers ?? {});
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(rawHeaders)) if (v !== undefined && v !== null && typeof v !== 'object') headers[k] = String(v as string | number | boolean);
+    for (const [k, v] of Object.entries(rawHeaders)) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') headers[k] = String(v);
     const pausedMs = await this.pacer.acquire(search);
     if (pausedMs > 0) {
       throw new CrmhubError('rate_limited', 'Pipedrive: paused until the rate limit resets', {
@@ -204,10 +204,10 @@ export class PipedriveClient {
     if (status === 429 || (dailyRemaining !== undefined && dailyRemaining <= 0)) {
       // 429 or a spent budget pauses every request until the reset (crm-reference §3.5).
       this.pacer.pauseFor(retryAfterMs(headers, this.now()), search && status === 429 && (dailyRemaining === undefined || dailyRemaining > 0));
-    } else if (!search && remaining === 0 && reset !== undefined && reset > 0) {
-      // The server's window is full (another process shares the token): wait for its reset.
-      this.pacer.pauseFor(reset * 1000, false);
     }
+    // `remaining: 0` alone does not pause: our own window already paces, and the header's whole
+    // seconds would stall up to a second too long. A token shared with other processes shows up
+    // as 429s, which pause until the reset.
   }
 
   async list(entity: PipedriveEntity, params: ListParams): Promise<{ data: V2Record[]; nextCursor: string | null }> {
@@ -229,7 +229,7 @@ export class PipedriveClient {
     // The SDK's request types are narrower than v2 bodies with custom fields; the server validates.
     const body: unknown =
       entity === 'person'
-        ? await this.persons.addPerson({ AddPersonRequest: payload as v2.AddPersonRequest })
+        ? await this.persons.addPerson({ AddPersonRequest: payload })
         : entity === 'organization'
           ? await this.organizations.addOrganization({ AddOrganizationRequest: payload as unknown as v2.AddOrganizationRequest })
           : await this.deals.addDeal({ AddDealRequest: payload as unknown as v2.AddDealRequest });
@@ -239,10 +239,10 @@ export class PipedriveClient {
   async update(entity: PipedriveEntity, id: number, payload: Record<string, unknown>): Promise<V2Record> {
     const body: unknown =
       entity === 'person'
-        ? await this.persons.updatePerson({ id, UpdatePersonRequest: payload as v2.UpdatePersonRequest })
+        ? await this.persons.updatePerson({ id, UpdatePersonRequest: payload })
         : entity === 'organization'
-          ? await this.organizations.updateOrganization({ id, UpdateOrganizationRequest: payload as v2.UpdateOrganizationRequest })
-          : await this.deals.updateDeal({ id, UpdateDealRequest: payload as v2.UpdateDealRequest });
+          ? await this.organizations.updateOrganization({ id, UpdateOrganizationRequest: payload })
+          : await this.deals.updateDeal({ id, UpdateDealRequest: payload });
     return parse(oneBodySchema, body, `${entity} update`).data;
   }
 

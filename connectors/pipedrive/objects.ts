@@ -128,9 +128,9 @@ export function decodeCustom(def: FieldDef | undefined, raw: unknown): JsonValue
   if (value === null || value === undefined) return null;
   if (!def) return toJson(value);
   const label = (v: unknown): string | null => {
-    if (v && typeof v === 'object' && 'label' in v) return String((v as { label: unknown }).label);
+    if (v && typeof v === 'object' && 'label' in v) return String((v).label);
     const id = typeof v === 'string' ? Number(v) : v;
-    return def.options?.find((o) => Number(o.id) === id)?.label ?? (v === null || v === undefined ? null : String(v as string | number));
+    return def.options?.find((o) => Number(o.id) === id)?.label ?? (typeof v === 'string' || typeof v === 'number' ? String(v) : null);
   };
   if (def.field_type === 'enum') return label(value);
   if (def.field_type === 'set') {
@@ -138,7 +138,7 @@ export function decodeCustom(def: FieldDef | undefined, raw: unknown): JsonValue
     const labels = items.map(label).filter((s): s is string => s !== null);
     return labels.length > 0 ? labels.join(',') : null;
   }
-  if (def.field_type === 'monetary' && typeof value === 'object' && 'value' in value) return toJson((value as { value: unknown }).value);
+  if (def.field_type === 'monetary' && typeof value === 'object' && 'value' in value) return toJson((value).value);
   return toJson(value);
 }
 
@@ -257,7 +257,7 @@ export async function toWriteBody(
       if (!spec.writable) continue;
       if (entity === 'person' && ['name', 'first_name', 'last_name', 'email', 'emails', 'phone', 'phones'].includes(name)) continue;
       if (spec.kind === 'integer' || spec.kind === 'number') body[name] = asNumber(entity, name, value, spec.kind === 'integer');
-      else if (spec.kind === 'date') body[name] = value === null || value === '' ? null : String(value as string).slice(0, 10);
+      else if (spec.kind === 'date') body[name] = typeof value === 'string' && value !== '' ? value.slice(0, 10) : null;
       else if (spec.kind === 'string') body[name] = asString(value);
       else body[name] = value;
       continue;

@@ -101,7 +101,7 @@ export class PipedriveConnector implements Connector {
 
   private toRemote(entity: PipedriveEntity, record: V2Record, catalogue: FieldCatalogue | undefined, only?: string[]): RemoteRecord {
     this.remember(entity, record);
-    let fields: FieldValues = toFields(entity, record as Record<string, unknown>, catalogue);
+    let fields: FieldValues = toFields(entity, record, catalogue);
     if (only) {
       const keep = new Set(only);
       fields = Object.fromEntries(Object.entries(fields).filter(([k]) => keep.has(k)));
@@ -126,13 +126,14 @@ export class PipedriveConnector implements Connector {
     } else {
       state = previous && !previous.full ? previous : { since: null, seen: {}, page: null };
     }
+    // Field names first: a page must never go out with its custom fields silently missing.
+    const catalogue = await this.fields.catalogue(entity);
     const { data, nextCursor } = await this.client.list(entity, {
       ...(state.full ? { sort_by: 'id' as const } : { sort_by: 'update_time' as const, ...(state.since ? { updated_since: state.since } : {}) }),
       sort_direction: 'asc',
       limit,
       ...(state.page ? { cursor: state.page } : {}),
     });
-    const catalogue = await this.catalogueOrUndefined(entity);
     const records: RemoteRecord[] = [];
     let hw = state.hw ?? state.since ?? null;
     let hwSeen: Record<string, string> = { ...(state.hwSeen ?? state.seen) };
@@ -160,7 +161,7 @@ export class PipedriveConnector implements Connector {
     const entity = this.entity(object);
     const numeric = [...new Set(ids.filter((id) => /^\d+$/.test(id)).map(Number))];
     if (numeric.length === 0) return [];
-    const catalogue = await this.catalogueOrUndefined(entity);
+    const catalogue = await this.fields.catalogue(entity);
     const out: RemoteRecord[] = [];
     for (let i = 0; i < numeric.length; i += PIPEDRIVE_BATCH) {
       const chunk = numeric.slice(i, i + PIPEDRIVE_BATCH);
@@ -184,10 +185,11 @@ export class PipedriveConnector implements Connector {
         }
       }),
     );
-    // The whole call failed (auth, limits, network) when every item failed the same way.
+    // The whole call failed (auth, limits) when every item failed the same way: the engine then
+    // pauses the connection rather than re-queueing each record.
     const failures = outcomes.flatMap((o) => (o.ok ? [] : [o.error]));
     const first = failures[0];
-    if (first && failures.length === outcomes.length && ['auth', 'rate_limited', 'transient'].includes(first.kind) && failures.every((e) => e.kind === first.kind)) throw first;
+    if (first && failures.length === outcomes.length && (first.kind === 'auth' || first.kind === 'rate_limited') && failures.every((e) => e.kind === first.kind)) throw first;
     return outcomes;
   }
 
@@ -209,10 +211,15 @@ export class PipedriveConnector implements Connector {
       return { ref: item.ref, ok: true, remoteId: item.remoteId, created: false };
     }
     const fields: FieldValues = { ...item.fields };
-    if (item.upsertKey && !(item.upsertKey.field in fields)) fields[item.upsertKey.field] = item.upsertKey.value;
     let remoteId = item.remoteId;
     let created = false;
-    if (remoteId === undefined) remoteId = await this.lookup(entity, item, fields);
+    if (remoteId === undefined) {
+      const found = await this.lookup(entity, item, fields);
+      remoteId = found?.id;
+      // The upsert key is written too (the engine records it in the shadow) — unless the record
+      // was found by that very value (an exact email match already holds it).
+      if (item.upsertKey && !(item.upsertKey.field in fields) && !(found && found.by === item.upsertKey.field)) fields[item.upsertKey.field] = item.upsertKey.value;
+    }
     if (remoteId === undefined) {
       const record = await this.withFieldRetry(entity, async () => this.client.create(entity, await this.createBody(entity, fields)));
       this.remember(entity, record);
@@ -265,7 +272,7 @@ export class PipedriveConnector implements Connector {
    * Resolves undefined only when the search succeeded and found nothing; several hits are a
    * `conflict` (ambiguous identity, parked for a person).
    */
-  private async lookup(entity: PipedriveEntity, item: WriteItem, fields: FieldValues): Promise<string | undefined> {
+  private async lookup(entity: PipedriveEntity, item: WriteItem, fields: FieldValues): Promise<{ id: string; by: string } | undefined> {
     let term: string | undefined;
     let searchIn: string | undefined;
     const email = item.upsertKey?.field === 'email' ? item.upsertKey.value : typeof fields['email'] === 'string' ? fields['email'] : undefined;
@@ -286,7 +293,7 @@ export class PipedriveConnector implements Connector {
         context: { connector: 'pipedrive', object: OBJECT_BY_ENTITY[entity], ids: ids.slice(0, 10).join(',') },
       });
     }
-    return ids.length === 1 ? String(ids[0]) : undefined;
+    return ids.length === 1 ? { id: String(ids[0]), by: searchIn === 'custom_fields' && item.upsertKey ? item.upsertKey.field : searchIn } : undefined;
   }
 
   async handleWebhook(request: WebhookRequest): Promise<WebhookResult> {

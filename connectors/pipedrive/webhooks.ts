@@ -135,7 +135,8 @@ export function parsePipedriveWebhook(rawBody: Buffer): ParsedPipedriveWebhook |
   const { meta, current, previous } = parsed.data;
   const entity = ENTITIES[meta.object];
   if (!entity) return null;
-  const recordId = meta.id ?? (current?.['id'] !== undefined ? String(current['id'] as string | number) : previous?.['id'] !== undefined ? String(previous['id'] as string | number) : null);
+  const idOf = (r: Record<string, unknown> | null | undefined): string | null => (typeof r?.['id'] === 'number' || typeof r?.['id'] === 'string' ? String(r['id']) : null);
+  const recordId = meta.id ?? idOf(current) ?? idOf(previous);
   if (recordId === null) throw payloadError('no record id');
   const micros = meta.timestamp_micro ?? (meta.timestamp !== undefined ? meta.timestamp * 1_000_000 : undefined);
   if (micros === undefined) throw payloadError('no timestamp');

@@ -129,6 +129,7 @@ export class SalesforceClient {
   private readonly options: SalesforceClientOptions;
   private readonly now: () => number;
   private authorized: boolean;
+  private authorizing: Promise<void> | undefined;
   private usage: { used: number; limit: number } | undefined;
   private pausedUntil = 0;
   /** The usage figures predate a pause; let one call through to refresh them. */
@@ -198,14 +199,20 @@ export class SalesforceClient {
     return token.access_token;
   }
 
-  private async ensureAuthorized(): Promise<void> {
-    if (this.authorized) return;
-    try {
-      await this.requestToken(this.conn);
-    } catch (error) {
-      throw classifyRequestError(error, { operation: 'oauth_token' });
-    }
-    this.authorized = true;
+  private ensureAuthorized(): Promise<void> {
+    if (this.authorized) return Promise.resolve();
+    // Concurrent first calls share one token request.
+    this.authorizing ??= this.requestToken(this.conn).then(
+      () => {
+        this.authorized = true;
+        this.authorizing = undefined;
+      },
+      (error: unknown) => {
+        this.authorizing = undefined;
+        throw classifyRequestError(error, { operation: 'oauth_token' });
+      },
+    );
+    return this.authorizing;
   }
 
   /** The reserve in calls for a daily limit. */

@@ -67,8 +67,8 @@ export const salesforceDeclaration: ConnectorDeclaration = {
     requestsPerWindow: 25,
     windowMs: 1_000,
     maxConcurrent: 10,
-    // Developer Edition's allocation; real orgs report theirs in Sforce-Limit-Info (quota()).
-    dailyQuota: 15_000,
+    // No dailyQuota here: the allocation depends on edition and licences (15,000 on Developer
+    // Edition, 100,000+ on Enterprise); the live figure comes from Sforce-Limit-Info via quota().
   },
   capabilities: {
     batchUpsert: true,

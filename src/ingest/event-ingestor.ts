@@ -104,7 +104,10 @@ export class EventIngestor {
 
   private commit(items: Item[]): Promise<EventOutcome[]> {
     return this.options.store.transaction(async (tx) => {
-      const state: TxState = { changed: new Set(), seen: new Set(), resolved: new Map(), events: [] };
+      // Dedupe the whole group in one query where the store can (generated ids are unique already).
+      const sent = items.filter((i) => !i.event.messageIdGenerated).map((i) => i.event.messageId);
+      const stored = tx.hasEvents === undefined || sent.length === 0 ? null : await tx.hasEvents(sent);
+      const state: TxState = { changed: new Set(), seen: new Set(), resolved: new Map(), events: [], stored };
       const outcomes: EventOutcome[] = [];
       for (const item of items) outcomes.push(await this.apply(tx, item, state));
       // One multi-row INSERT (Postgres) instead of a round trip per event.
@@ -120,7 +123,10 @@ export class EventIngestor {
 
   private async apply(tx: StoreTx, { event, receivedAt }: Item, state: TxState): Promise<EventOutcome> {
     // `seen` catches a duplicate inside this transaction without a query.
-    if (state.seen.has(event.messageId) || (await tx.hasEvent(event.messageId))) {
+    const known =
+      state.seen.has(event.messageId) ||
+      (!event.messageIdGenerated && (state.stored !== null ? state.stored.has(event.messageId) : await tx.hasEvent(event.messageId)));
+    if (known) {
       return { status: 'duplicate', profileId: null, issues: [] };
     }
     state.seen.add(event.messageId);
@@ -192,6 +198,8 @@ interface TxState {
   seen: Set<string>;
   /** Identifier-set key → profile (see `resolve`). */
   resolved: Map<string, ProfileId>;
+  /** messageIds of this group already stored before the transaction (null: ask per event). */
+  stored: Set<string> | null;
   /** Events to insert at the end, with the outcome to correct if the insert finds a duplicate. */
   events: { row: EventRow; outcome: EventOutcome }[];
 }

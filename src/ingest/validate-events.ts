@@ -21,6 +21,8 @@ export interface IngestEvent {
   type: EventType;
   /** The client's messageId, or a generated `gen-<uuid>` when it sent none. */
   messageId: string;
+  /** True when crmhub generated `messageId` (unique by construction: no dedupe lookup needed). */
+  messageIdGenerated: boolean;
   userId: string | null;
   anonymousId: string | null;
   /** `track` event name, `page`/`screen` name, else null. */
@@ -144,6 +146,7 @@ function normalise(e: SegmentEvent): IngestEvent {
   const base = {
     type: e.type,
     messageId: e.messageId ?? `gen-${randomUUID()}`,
+    messageIdGenerated: e.messageId === undefined,
     userId: blankToNull(e.userId),
     anonymousId: blankToNull(e.anonymousId),
     context: (e.context ?? null) as JsonObject | null,

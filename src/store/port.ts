@@ -216,6 +216,8 @@ export interface StoreTx {
    */
   insertEvents(rows: EventRow[]): Promise<boolean[]>;
   hasEvent(messageId: string): Promise<boolean>;
+  /** Which of `messageIds` are already stored (one query per 500 ids); ingest dedupes a whole group commit with it. */
+  hasEvents?(messageIds: readonly string[]): Promise<Set<string>>;
   listEvents(profileId: ProfileId, limit: number): Promise<EventRow[]>;
 
   // merges
@@ -287,9 +289,14 @@ export interface ProfileStore {
   // outbox workers (each call is its own transaction)
   /** Claims due rows (`FOR UPDATE SKIP LOCKED` on Postgres, a lease on SQLite), oldest first. */
   claimOutbox(options: ClaimOptions): Promise<OutboxRow[]>;
+  /** Marks a claimed row delivered. No-op when `owner`'s lease ran out and another worker claimed the row. */
   completeOutbox(id: string, owner: string): Promise<void>;
-  /** Releases a claimed row for a later attempt; `countAttempt` false for rate-limited attempts. */
+  /**
+   * Releases a claimed row for a later attempt; `countAttempt` false for rate-limited attempts.
+   * No-op when `owner` no longer holds the row.
+   */
   retryOutbox(id: string, owner: string, nextAt: string, error: string, countAttempt: boolean): Promise<void>;
+  /** Moves a claimed row to dead_letters. Throws CrmhubError `conflict`/`OUTBOX_LEASE_LOST` when `owner` no longer holds it. */
   deadLetterOutbox(id: string, owner: string, reason: string, error: string, at: string): Promise<DeadLetterRow>;
   pendingOutboxCount(connector?: string): Promise<number>;
   listDeadLetters(options: { limit: number; connector?: string; includeReplayed?: boolean }): Promise<DeadLetterRow[]>;

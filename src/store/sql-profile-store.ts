@@ -96,21 +96,24 @@ export abstract class SqlProfileStore implements ProfileStore {
     return rows.map(toOutbox).sort((a, b) => (a.createdAt === b.createdAt ? (a.id < b.id ? -1 : 1) : a.createdAt < b.createdAt ? -1 : 1));
   }
 
-  /** @throws CrmhubError `conflict`/`OUTBOX_LEASE_LOST` when `owner` no longer holds the row. */
+  /**
+   * No-op when `owner` no longer holds the row (its lease ran out and another worker claimed it):
+   * that worker now owns the outcome, and marking the row done here could drop fields coalesced
+   * into it since.
+   */
   async completeOutbox(id: string, owner: string): Promise<void> {
-    const changed = await this.withTx((db) =>
+    await this.withTx((db) =>
       db.run(
         `UPDATE outbox SET status = 'done', lease_until = NULL, lease_owner = NULL
          WHERE id = ? AND lease_owner = ? AND status = 'leased'`,
         [id, owner],
       ),
     );
-    if (changed === 0) throw leaseLost(id);
   }
 
-  /** @throws CrmhubError `conflict`/`OUTBOX_LEASE_LOST` when `owner` no longer holds the row. */
+  /** No-op when `owner` no longer holds the row (see completeOutbox). */
   async retryOutbox(id: string, owner: string, nextAt: string, error: string, countAttempt: boolean): Promise<void> {
-    const changed = await this.withTx((db) =>
+    await this.withTx((db) =>
       db.run(
         `UPDATE outbox SET status = 'pending', next_at = ?, last_error = ?, attempts = attempts + ?,
            lease_until = NULL, lease_owner = NULL
@@ -118,10 +121,12 @@ export abstract class SqlProfileStore implements ProfileStore {
         [iso(nextAt), error, countAttempt ? 1 : 0, id, owner],
       ),
     );
-    if (changed === 0) throw leaseLost(id);
   }
 
-  /** The final attempt is counted in `attempts`. @throws CrmhubError `OUTBOX_LEASE_LOST` as above. */
+  /**
+   * The final attempt is counted in `attempts`.
+   * @throws CrmhubError `conflict`/`OUTBOX_LEASE_LOST` when `owner` no longer holds the row.
+   */
   async deadLetterOutbox(id: string, owner: string, reason: string, error: string, at: string): Promise<DeadLetterRow> {
     return this.withTx(async (db) => {
       const rows = await db.all(`SELECT * FROM outbox WHERE id = ? AND lease_owner = ? AND status = 'leased'`, [id, owner]);

@@ -218,6 +218,15 @@ export class SqlStoreTx implements StoreTx {
     return rows.map((r) => inserted.delete(r.messageId));
   }
 
+  async hasEvents(messageIds: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const part of chunks(messageIds, PG_CHUNK)) {
+      const rows = await this.db.all(`SELECT message_id FROM events WHERE message_id IN (${part.map(() => '?').join(', ')})`, part);
+      for (const r of rows) found.add(String(r['message_id']));
+    }
+    return found;
+  }
+
   async hasEvent(messageId: string): Promise<boolean> {
     const rows = await this.db.all('SELECT 1 AS found FROM events WHERE message_id = ?', [messageId]);
     return rows.length > 0;

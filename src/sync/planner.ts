@@ -176,6 +176,20 @@ function decideConflict(field: CompiledField, pEmpty: boolean, rEmpty: boolean, 
   }
 }
 
+/**
+ * Why a winning value may not be written to `target` (direction, invalid value, `on_empty`), or
+ * undefined when it may.
+ */
+function holdBack(field: CompiledField, target: 'CRM' | 'profile', value: TransformResult | undefined, empty: boolean): { outcome: FieldOutcome; reason: string } | undefined {
+  const allowed = target === 'CRM' ? sendsToRemote(field) : sendsToProfile(field);
+  if (!allowed) return { outcome: 'skipped_direction', reason: `; direction ${field.direction} never writes the ${target}` };
+  if (value?.kind === 'error') return { outcome: 'invalid', reason: `; ${value.reason}` };
+  if (empty && field.onEmpty === 'ignore') {
+    return { outcome: 'skipped_empty', reason: `; on_empty ignore: an empty ${target === 'CRM' ? 'profile' : 'CRM'} value does not blank the ${target}` };
+  }
+  return undefined;
+}
+
 /** Plans one record. See the module comment. */
 export function planRecord(input: PlanInput): RecordPlan {
   const { mapping } = input;
@@ -300,17 +314,10 @@ export function planRecord(input: PlanInput): RecordPlan {
       continue;
     }
     if (decision.want === 'profile') {
-      if (!sendsToRemote(field)) {
-        row.outcome = 'skipped_direction';
-        row.reason += `; direction ${field.direction} never writes the CRM`;
-        keepCurrent();
-      } else if (out?.kind === 'error') {
-        row.outcome = 'invalid';
-        row.reason += `; ${out.reason}`;
-        keepCurrent();
-      } else if (pEmpty && field.onEmpty === 'ignore') {
-        row.outcome = 'skipped_empty';
-        row.reason += '; on_empty ignore: an empty profile value does not blank the CRM';
+      const held = holdBack(field, 'CRM', out, pEmpty);
+      if (held) {
+        row.outcome = held.outcome;
+        row.reason += held.reason;
         keepCurrent();
       } else {
         // Empties travel as null; each connector sends its CRM's "clear" (HubSpot wants '').
@@ -323,17 +330,10 @@ export function planRecord(input: PlanInput): RecordPlan {
     }
     // decision.want === 'remote'
     const back = fieldToProfile(field, remoteRaw ?? null);
-    if (!sendsToProfile(field) || field.profile === undefined) {
-      row.outcome = 'skipped_direction';
-      row.reason += `; direction ${field.direction} never writes the profile`;
-      keepBase();
-    } else if (back?.kind === 'error') {
-      row.outcome = 'invalid';
-      row.reason += `; ${back.reason}`;
-      keepBase();
-    } else if (rEmpty && field.onEmpty === 'ignore') {
-      row.outcome = 'skipped_empty';
-      row.reason += '; on_empty ignore: an empty CRM value does not blank the profile';
+    const held = holdBack(field, 'profile', back, rEmpty);
+    if (held || field.profile === undefined) {
+      row.outcome = held?.outcome ?? 'skipped_direction';
+      row.reason += held?.reason ?? '';
       keepBase();
     } else {
       row.outcome = conflict ? 'conflict_remote_won' : 'to_profile';

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { mappingJsonSchemaText } from '../../src/mapping/json-schema.ts';
 import { loadMappingDir } from '../../src/mapping/load-mappings.ts';
 
@@ -70,5 +72,18 @@ describe('shipped default mappings', () => {
     };
     walk(JSON.parse(mappingJsonSchemaText()), '$');
     expect(missing).toEqual([]);
+  });
+
+  it('the JSON Schema editors use accepts every shipped file and rejects what zod rejects', async () => {
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const validate = ajv.compile(JSON.parse(mappingJsonSchemaText()));
+    const { files } = await loadMappingDir(mappingsDir);
+    for (const f of files) {
+      const ok = validate(parse(readFileSync(f.file, 'utf8')));
+      expect(validate.errors ?? [], f.file).toEqual([]);
+      expect(ok).toBe(true);
+    }
+    const bad = parse(readFileSync(path.join(root, 'test/mappings/fixtures/invalid/unknown-key.yaml'), 'utf8'));
+    expect(validate(bad)).toBe(false);
   });
 });

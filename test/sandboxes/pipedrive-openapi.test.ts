@@ -65,7 +65,7 @@ function toJsonSchema(node: unknown, relaxedName?: string): unknown {
 
 const ajv = new Ajv({ strict: false, allErrors: true });
 // ajv-formats is CommonJS: under NodeNext its default export arrives as the module object.
-const addFormats = (addFormatsModule as unknown as { default?: FormatsPlugin }).default ?? (addFormatsModule as unknown as FormatsPlugin);
+const addFormats = (addFormatsModule).default ?? (addFormatsModule as unknown as FormatsPlugin);
 addFormats(ajv);
 
 function loadValidators(file: string): (method: string, path: string, status?: string) => ValidateFunction {

@@ -230,6 +230,20 @@ describe('salesforce sandbox: records and SOQL', () => {
     await expect(conn.query("SELECT Id FROM Contact WHERE LastName = 'A' AND Email = null OR LastName = 'B'")).rejects.toMatchObject({ errorCode: 'MALFORMED_QUERY' });
   });
 
+  it('compares date fields with date literals and derives opportunity flags', async () => {
+    const conn = connect();
+    const today = new Date().toISOString().slice(0, 10);
+    await conn.sobject('Opportunity').create([
+      { Name: 'Won', StageName: 'Closed Won', CloseDate: '2026-01-15', Amount: 1200.5 },
+      { Name: 'Open', StageName: 'Prospecting', CloseDate: today },
+    ]);
+    const q = async (soql: string) => (await conn.query(soql)).records.map((r: any) => r.Name);
+    expect(await q('SELECT Name FROM Opportunity WHERE CloseDate >= 2026-01-01 AND CloseDate < 2026-02-01')).toEqual(['Won']);
+    expect(await q('SELECT Name FROM Opportunity WHERE CloseDate = TODAY')).toEqual(['Open']);
+    expect(await q('SELECT Name FROM Opportunity WHERE IsWon = true AND Amount > 1000')).toEqual(['Won']);
+    await expect(conn.sobject('Opportunity').create({ Name: 'Bad', StageName: 'Prospecting', CloseDate: 'soon' })).rejects.toMatchObject({ errorCode: 'INVALID_TYPE_ON_FIELD_IN_RECORD' });
+  });
+
   it('pages with nextRecordsUrl and autoFetch, honouring Sforce-Query-Options batchSize', async () => {
     await control('seed', { object: 'Contact', count: 2503 });
     const conn = connect();
@@ -476,6 +490,9 @@ describe('salesforce sandbox: outbound messages and change events', () => {
     expect(converted.accountId).toMatch(/^001/);
     const row: any = await conn.sobject('Lead').retrieve(lead.id);
     expect(row).toMatchObject({ IsConverted: true, ConvertedContactId: converted.contactId, ConvertedAccountId: converted.accountId });
+    await expect(conn.sobject('Lead').update({ Id: lead.id, Title: 'x' })).rejects.toMatchObject({ errorCode: 'CANNOT_UPDATE_CONVERTED_LEAD' });
+    const contact: any = await conn.sobject('Contact').retrieve(converted.contactId);
+    expect(contact).toMatchObject({ LastName: 'Turing', Email: 'alan@example.com', AccountId: converted.accountId });
     await control('drain');
     const types = received.map((r) => parser.parse(r.body).Envelope.Body.notifications.Notification.sObject['@type']).sort();
     expect(types).toEqual(['sf:Account', 'sf:Contact', 'sf:Lead']);

@@ -39,6 +39,7 @@ storeConformance('postgres', {
     await truncateAll();
     return store;
   },
+  isolatedReads: true,
   reopen: (store: ProfileStore) => openStore(url, { schema: (store as PostgresStore).schema }),
 });
 

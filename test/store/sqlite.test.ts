@@ -21,6 +21,7 @@ storeConformance('sqlite (file, WAL)', {
     files.set(store, file);
     return store;
   },
+  isolatedReads: true,
   reopen: (store) => openStore(`sqlite:${files.get(store)!}`),
 });
 

@@ -11,10 +11,42 @@ import type { ProfileId } from '../../src/core/types.ts';
 import type { Connector } from '../../src/connector-kit/connector.ts';
 import { MemoryConnector } from '../../src/connector-kit/testing/memory-connector.ts';
 import { openStore } from '../../src/store/open-store.ts';
-import { SyncEngine } from '../../src/sync/sync-engine.ts';
+import { IdentityResolver } from '../../src/identity/identity-resolver.ts';
+import { compileMapping } from '../../src/mapping/compile-mapping.ts';
+import { mappingSchema } from '../../src/mapping/mapping-schema.ts';
+import { identityPortFrom } from '../../src/sync/identity-adapter.ts';
+import { threeWayPlanner, toSyncObjectMapping } from '../../src/sync/planner-adapter.ts';
+import { SyncEngine, type SyncEngineOptions } from '../../src/sync/sync-engine.ts';
+import type { SyncObjectMapping } from '../../src/sync/sync-types.ts';
 import { contactsMapping, staticMappings } from './sync-fixtures.ts';
 
-const CRMS = ['alpha', 'beta', 'gamma'] as const;
+/** Which engine wiring a run uses: the fallback merge/identity, or the real planner and resolver. */
+type Wiring = 'fallback' | 'real';
+
+const CRMS = ['hubspot', 'salesforce', 'pipedrive'] as const;
+/** CRM object names and identifier types as the real connectors declare them. */
+const OBJECT = { hubspot: ['contacts', 'hubspot.contact'], salesforce: ['contacts', 'salesforce.contact'], pipedrive: ['contacts', 'pipedrive.person'] } as const;
+
+function realMapping(connector: (typeof CRMS)[number]): SyncObjectMapping {
+  const doc = mappingSchema.parse({
+    connector,
+    object: 'contacts',
+    profile_kind: 'person',
+    identity: { match: [{ remote: 'crmhub_id', identifier: 'profile_id' }, { remote: 'email', identifier: 'email' }] },
+    defaults: { conflict: 'latest_wins' },
+    fields: [
+      { profile: 'email', remote: 'email', conflict: 'prefer_remote_unless_empty' },
+      { profile: 'first_name', remote: 'firstname' },
+      { profile: 'plan', remote: 'crmhub_plan' },
+    ],
+  });
+  return toSyncObjectMapping(compileMapping(doc, { hash: `test-${connector}` }));
+}
+
+function wiring(kind: Wiring): Pick<SyncEngineOptions, 'mappings' | 'planner' | 'identity'> {
+  if (kind === 'fallback') return { mappings: staticMappings(CRMS.map((s) => contactsMapping(s, { first_name: 'latest_wins', plan: 'latest_wins' }))) };
+  return { mappings: staticMappings(CRMS.map(realMapping)), planner: threeWayPlanner, identity: identityPortFrom(new IdentityResolver()) };
+}
 const FIELDS = [
   { profile: 'first_name', remote: 'firstname' },
   { profile: 'plan', remote: 'crmhub_plan' },
@@ -46,7 +78,7 @@ class Crash extends Error {
   readonly crash = true;
 }
 
-async function scenario(actions: Action[], seed: number): Promise<void> {
+async function scenario(kind: Wiring, actions: Action[], seed: number): Promise<void> {
   // One strictly increasing clock for every side, ahead of the wall clock (the store stamps rows
   // due at wall-clock time), so "latest" is always well defined.
   let offset = 1_000;
@@ -58,11 +90,19 @@ async function scenario(actions: Action[], seed: number): Promise<void> {
     return rnd / 2147483648;
   };
   const store = await openStore('sqlite::memory:');
-  const crms = CRMS.map((slug) => new MemoryConnector({ slug, now: clock, limits: { requestsPerWindow: 1_000_000, windowMs: 1_000, maxConcurrent: 4 } }));
+  const crms = CRMS.map(
+    (slug) =>
+      new MemoryConnector({
+        slug,
+        now: clock,
+        objects: [{ name: OBJECT[slug][0], identifierType: OBJECT[slug][1], upsertKeys: ['email', 'crmhub_id'] }],
+        limits: { requestsPerWindow: 1_000_000, windowMs: 1_000, maxConcurrent: 4 },
+      }),
+  );
   const engine = new SyncEngine({
     store,
     connectors: new Map<string, Connector>(crms.map((c) => [c.declaration.slug, c])),
-    mappings: staticMappings(CRMS.map((s) => contactsMapping(s, { first_name: 'latest_wins', plan: 'latest_wins' }))),
+    ...wiring(kind),
     retry: { baseMs: 5, maxMs: 50, maxAttempts: 1_000 },
     leaseMs: LEASE_MS,
     now: clock,
@@ -199,11 +239,11 @@ async function scenario(actions: Action[], seed: number): Promise<void> {
   }
 }
 
-describe('sync convergence (property)', () => {
+describe.each(['fallback', 'real'] as const)('sync convergence (property, %s planner and identity)', (kind) => {
   it('converges to the conflict rules after random interleavings, faults and crashes', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(actionArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 1, max: 1_000_000 }), scenario),
-      { numRuns: 40, endOnFailure: true },
+      fc.asyncProperty(fc.array(actionArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 1, max: 1_000_000 }), (actions, seed) => scenario(kind, actions, seed)),
+      { numRuns: 30, endOnFailure: true },
     );
   }, 120_000);
 });

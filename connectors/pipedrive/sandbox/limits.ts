@@ -97,7 +97,8 @@ export class PipedriveLimits {
     const isSearch = route.endsWith('/search');
     const cost = PipedriveLimits.cost(route);
     const dailyLeft = this.daily.remaining(now);
-    let ok = dailyLeft >= cost;
+    // A request is let through while any budget is left; the last one may overdraw it to 0.
+    let ok = dailyLeft > 0;
     let windowRemaining = this.burst.remaining(now);
     let resetMs = this.burst.resetIn(now);
     let limit = this.settings.burst;
@@ -116,7 +117,7 @@ export class PipedriveLimits {
       windowRemaining = b.remaining;
       resetMs = b.ok ? this.burst.resetIn(now) : b.resetMs;
     }
-    if (ok) this.daily.take(now, cost);
+    if (ok) this.daily.take(now, Math.min(cost, dailyLeft));
     const headers: Record<string, string> = {
       'x-ratelimit-limit': String(limit),
       'x-ratelimit-remaining': String(Math.max(0, windowRemaining)),

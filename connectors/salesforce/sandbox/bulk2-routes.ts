@@ -63,7 +63,8 @@ function csvLines(rows: string[][], delimiter: string, eol: string, quoteColumns
 }
 
 export function registerBulk2Routes(app: FastifyInstance, sb: SalesforceSandbox): void {
-  const ingestInfo = (job: IngestJob) => ({
+  /** Fields every job info carries (Bulk API 2.0 "Get Job Info"). */
+  const common = (job: IngestJob | QueryJob) => ({
     id: job.id,
     operation: job.operation,
     object: job.object,
@@ -71,10 +72,14 @@ export function registerBulk2Routes(app: FastifyInstance, sb: SalesforceSandbox)
     createdDate: formatDateTime(job.createdDate),
     systemModstamp: formatDateTime(job.systemModstamp),
     state: job.state,
-    ...(job.externalIdFieldName ? { externalIdFieldName: job.externalIdFieldName } : {}),
     concurrencyMode: 'Parallel',
     contentType: 'CSV',
     apiVersion: Number(job.apiVersion),
+  });
+
+  const ingestInfo = (job: IngestJob) => ({
+    ...common(job),
+    ...(job.externalIdFieldName ? { externalIdFieldName: job.externalIdFieldName } : {}),
     jobType: 'V2Ingest',
     contentUrl: `services/data/v${job.apiVersion}/jobs/ingest/${job.id}/batches`,
     lineEnding: job.lineEnding,
@@ -89,16 +94,7 @@ export function registerBulk2Routes(app: FastifyInstance, sb: SalesforceSandbox)
   });
 
   const queryInfo = (job: QueryJob) => ({
-    id: job.id,
-    operation: job.operation,
-    object: job.object,
-    createdById: sb.org.userId,
-    createdDate: formatDateTime(job.createdDate),
-    systemModstamp: formatDateTime(job.systemModstamp),
-    state: job.state,
-    concurrencyMode: 'Parallel',
-    contentType: 'CSV',
-    apiVersion: Number(job.apiVersion),
+    ...common(job),
     jobType: 'V2Query',
     lineEnding: job.lineEnding,
     columnDelimiter: job.columnDelimiter,

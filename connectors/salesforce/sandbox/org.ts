@@ -237,6 +237,7 @@ export class SalesforceOrg {
       };
     }
     if (existing.IsDeleted === true) return { ok: false, errors: [saveError('ENTITY_IS_DELETED', 'entity is deleted')] };
+    if (existing.IsConverted === true) return { ok: false, errors: [saveError('CANNOT_UPDATE_CONVERTED_LEAD', 'cannot reference converted lead')] };
     const checked = this.checkFields(object, fields, 'update');
     if (!checked.ok) return { ok: false, errors: checked.errors };
     const next: SfRecord = { ...existing, ...checked.values };

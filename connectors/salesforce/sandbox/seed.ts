@@ -22,29 +22,12 @@ export function seedFields(object: string, i: number, accountId?: string): Recor
   const last = pick(LAST, Math.floor(i / FIRST.length));
   const email = `${first}.${last}.${i}@example.com`.toLowerCase().replace(/[^a-z0-9.@-]/g, '');
   const phone = `+1 415 555 ${String(1000 + (i % 9000)).padStart(4, '0')}`;
+  const person = { FirstName: first, LastName: last, Email: email, Phone: phone, Title: pick(TITLES, i), LeadSource: pick(SOURCES, i) };
   switch (object) {
     case 'Contact':
-      return {
-        FirstName: first,
-        LastName: last,
-        Email: email,
-        Phone: phone,
-        Title: pick(TITLES, i),
-        LeadSource: pick(SOURCES, i),
-        Plan__c: pick(PLANS, i),
-        Engagement_Score__c: (i * 7) % 100,
-        ...(accountId ? { AccountId: accountId } : {}),
-      };
+      return { ...person, Plan__c: pick(PLANS, i), Engagement_Score__c: (i * 7) % 100, ...(accountId ? { AccountId: accountId } : {}) };
     case 'Lead':
-      return {
-        FirstName: first,
-        LastName: last,
-        Email: email,
-        Phone: phone,
-        Title: pick(TITLES, i),
-        Company: company(i),
-        LeadSource: pick(SOURCES, i),
-      };
+      return { ...person, Company: company(i) };
     case 'Account': {
       const name = company(i);
       return {

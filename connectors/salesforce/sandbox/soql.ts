@@ -105,21 +105,20 @@ function likeRegex(chars: LiteralChar[]): RegExp {
 
 // ----- field resolution ---------------------------------------------------------------------------
 
+const invalidField = (soql: string, token: string, message: string): SfRequestError => new SfRequestError(400, 'INVALID_FIELD', located(soql, token, message));
+
+const noSuchColumn = (soql: string, token: string, name: string, entity: string): SfRequestError =>
+  invalidField(
+    soql,
+    token,
+    `No such column '${name}' on entity '${entity}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.`,
+  );
+
 function resolvePath(object: SfObjectDef, raw: string, soql: string): FieldPath {
   const parts = raw.split('.');
   if (parts.length === 1) {
     const field = object.byName.get(raw.toLowerCase());
-    if (!field) {
-      throw new SfRequestError(
-        400,
-        'INVALID_FIELD',
-        located(
-          soql,
-          raw,
-          `No such column '${raw}' on entity '${object.name}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.`,
-        ),
-      );
-    }
+    if (!field) throw noSuchColumn(soql, raw, raw, object.name);
     return { names: [field.name], field };
   }
   const [rel, name] = parts;
@@ -127,28 +126,14 @@ function resolvePath(object: SfObjectDef, raw: string, soql: string): FieldPath 
   const via = object.fields.find((f) => f.relationshipName?.toLowerCase() === rel.toLowerCase());
   const parent = via?.referenceTo ? findObject(via.referenceTo) : undefined;
   if (!via || !parent) {
-    throw new SfRequestError(
-      400,
-      'INVALID_FIELD',
-      located(
-        soql,
-        raw,
-        `Didn't understand relationship '${rel}' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.`,
-      ),
+    throw invalidField(
+      soql,
+      raw,
+      `Didn't understand relationship '${rel}' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.`,
     );
   }
   const field = parent.byName.get(name.toLowerCase());
-  if (!field) {
-    throw new SfRequestError(
-      400,
-      'INVALID_FIELD',
-      located(
-        soql,
-        raw,
-        `No such column '${name}' on entity '${parent.name}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.`,
-      ),
-    );
-  }
+  if (!field) throw noSuchColumn(soql, raw, name, parent.name);
   return { names: [via.relationshipName ?? rel, field.name], via, parent, field };
 }
 
@@ -405,22 +390,17 @@ function buildCondition(object: SfObjectDef, c: Condition, soql: string, now: nu
 function parseExpr(tokens: Token[], object: SfObjectDef, soql: string, now: number): Expr {
   let pos = 0;
   const peek = (): Token | undefined => tokens[pos];
-  const parseOr = (): Expr => {
-    const items = [parseAnd()];
-    while (peek() === 'OR') {
+  /** `operand (OP operand)*` for OP = OR (lowest precedence) and AND. */
+  const chain = (op: 'AND' | 'OR', operand: () => Expr): Expr => {
+    const items = [operand()];
+    while (peek() === op) {
       pos++;
-      items.push(parseAnd());
+      items.push(operand());
     }
-    return items.length === 1 && items[0] ? items[0] : { kind: 'or', items };
+    return items.length === 1 && items[0] ? items[0] : { kind: op === 'OR' ? 'or' : 'and', items };
   };
-  const parseAnd = (): Expr => {
-    const items = [parseNot()];
-    while (peek() === 'AND') {
-      pos++;
-      items.push(parseNot());
-    }
-    return items.length === 1 && items[0] ? items[0] : { kind: 'and', items };
-  };
+  const parseOr = (): Expr => chain('OR', parseAnd);
+  const parseAnd = (): Expr => chain('AND', parseNot);
   const parseNot = (): Expr => {
     if (peek() === 'NOT') {
       pos++;

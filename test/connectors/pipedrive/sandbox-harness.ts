@@ -32,7 +32,7 @@ export function repBody(fields: FieldValues): Record<string, unknown> {
     else if (k === 'Audiences' && typeof v === 'string') body[k] = v.split(',');
     else body[k] = v;
   }
-  if (first !== undefined || last !== undefined) body['name'] = [first, last].filter((s) => typeof s === 'string' && s !== '').join(' ');
+  if (first !== undefined || last !== undefined) body['name'] = [first, last].filter((s): s is string => typeof s === 'string' && s !== '').join(' ');
   return body;
 }
 

@@ -318,6 +318,14 @@ describe('transport behaviour', () => {
     scope.done();
   });
 
+  it('a refused client secret is an auth error that does not leak the secret', async () => {
+    const { connector } = makeConnector({}, { auth: { kind: 'client_credentials', clientId: 'cid', clientSecret: 'very-secret-value', loginUrl: INSTANCE } });
+    nock(INSTANCE).post('/services/oauth2/token').reply(400, { error: 'invalid_client', error_description: 'invalid client credentials' }, json);
+    const error = await connector.describe('Lead').catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'CrmhubError', kind: 'auth', code: 'invalid_client' });
+    expect(JSON.stringify((error as { toJSON(): unknown }).toJSON())).not.toContain('very-secret-value');
+  });
+
   it('reads the daily allocation from Sforce-Limit-Info and stops before the reserve', async () => {
     const { connector } = makeConnector({}, { quotaReserve: 10 });
     nock(INSTANCE, { reqheaders: apiHeaders })

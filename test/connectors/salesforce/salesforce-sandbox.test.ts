@@ -91,6 +91,23 @@ describe('Salesforce connector against the sandbox', () => {
     expect(contact?.fields['Email']).toBe('lead.one@example.com');
   });
 
+  it('writes Accounts, then Contacts and Opportunities linked to them by AccountId', async () => {
+    const [account] = await h.connector.write('Account', [{ ref: 'acc', upsertKey: { field: 'Crmhub_Id__c', value: 'prf_acc_1' }, fields: { Name: 'Linked Ltd', Seats__c: 12 } }]);
+    expect(account?.ok).toBe(true);
+    const accountId = account?.ok ? account.remoteId : '';
+    await h.connector.describe('Opportunity');
+    const [contact] = await h.connector.write('Contact', [{ ref: 'c', upsertKey: { field: 'Crmhub_Id__c', value: 'prf_linked_c' }, fields: { LastName: 'Linked', AccountId: accountId } }]);
+    const [opp] = await h.connector.write('Opportunity', [
+      // A datetime for a date field is cut to the date once describe is known.
+      { ref: 'o', upsertKey: { field: 'Crmhub_Id__c', value: 'prf_opp_1' }, fields: { Name: 'Big deal', StageName: 'Prospecting', CloseDate: '2026-12-31T10:00:00Z', Amount: '1200.50', AccountId: accountId } },
+    ]);
+    expect(contact?.ok && opp?.ok).toBe(true);
+    const [readContact] = await h.connector.readByIds('Contact', [contact?.ok ? contact.remoteId : ''], ['AccountId']);
+    const [readOpp] = await h.connector.readByIds('Opportunity', [opp?.ok ? opp.remoteId : ''], ['AccountId', 'CloseDate', 'Amount']);
+    expect(readContact?.fields['AccountId']).toBe(accountId);
+    expect(readOpp?.fields).toMatchObject({ AccountId: accountId, CloseDate: '2026-12-31', Amount: 1200.5 });
+  });
+
   it('a rep delete shows up as a deleted record in the next pull', async () => {
     const id = await h.createAsRep('Account', { Name: 'Doomed Ltd' });
     const first = await pullAll('Account', null);
