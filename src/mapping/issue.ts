@@ -26,6 +26,7 @@ export const ISSUE_CODES = [
   'E_REMOTE_SCHEMA',
   'W_UNKNOWN_FIELD',
   'W_UNKNOWN_OBJECT',
+  'W_REQUIRED_UNMAPPED',
 ] as const;
 export type IssueCode = (typeof ISSUE_CODES)[number];
 

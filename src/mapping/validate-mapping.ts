@@ -309,6 +309,17 @@ function semanticChecks(raw: unknown, doc: MappingDoc | undefined, options: Vali
     }
   });
 
+  // Creating records needs every field the CRM requires; a gap fails each create at run time.
+  const onNoMatch = valueAt(raw, ['identity', 'on_no_match']) ?? 'create';
+  if (onNoMatch === 'create') {
+    const written = new Set(fields.filter((f) => writesRemote(f.direction) && f.remote !== undefined).map((f) => findRemoteField(schema, f.remote ?? '')?.name));
+    for (const required of schema.fields.filter((f) => f.required && !f.readOnly)) {
+      if (!written.has(required.name)) {
+        add('W_REQUIRED_UNMAPPED', ['identity'], `${connector} requires "${required.label}" to create a ${object} record, and no to_remote field writes it`);
+      }
+    }
+  }
+
   for (const { index, spec, remote, direction } of fields) {
     if (remote === undefined) continue;
     const field = lookup(remote, ['fields', index, 'remote']);

@@ -155,15 +155,31 @@ export class OutboxWorker {
       }
       return;
     }
-    const records = coalesce(rows);
-    if (ctx.readBeforeWrite && !(await this.refreshLinked(options, mapping, records, counts))) return;
-    const prepared: PreparedItem[] = [];
-    for (const record of records) {
+    // Diff first: records whose profile values already match the shadow cost no API call at all.
+    let prepared: PreparedItem[] = [];
+    for (const record of coalesce(rows)) {
       const item = await this.prepare(mapping, record);
       if (item === null) {
         await this.completeRows(options.owner, record.rows);
         counts.skipped += record.rows.length;
       } else prepared.push(item);
+    }
+    const linked = prepared.filter((p) => p.item.remoteId !== undefined);
+    if (ctx.readBeforeWrite && linked.length > 0) {
+      // Lost-update guard: read the linked records, apply what a rep changed, then diff again.
+      if (!(await this.refreshLinked(options, mapping, linked.map((p) => p.record), counts))) {
+        prepared = prepared.filter((p) => p.item.remoteId === undefined);
+      } else {
+        const again: PreparedItem[] = prepared.filter((p) => p.item.remoteId === undefined);
+        for (const p of linked) {
+          const item = await this.prepare(mapping, p.record);
+          if (item === null) {
+            await this.completeRows(options.owner, p.record.rows);
+            counts.skipped += p.record.rows.length;
+          } else again.push(item);
+        }
+        prepared = again;
+      }
     }
     const chunks: PreparedItem[][] = [];
     for (let i = 0; i < prepared.length; i += declaration.maxBatchSize) chunks.push(prepared.slice(i, i + declaration.maxBatchSize));
@@ -227,7 +243,8 @@ export class OutboxWorker {
     const traits = new Map((await read.getTraits(profileId)).map((t) => [t.key, t.value]));
     const fields: FieldValues = {};
     for (const f of mapping.fields) {
-      if (!f.toRemote || !(f.remoteField in record.fields)) continue;
+      // A new record gets every mapped value; an existing one only what the rows name.
+      if (!f.toRemote || (shadow && !(f.remoteField in record.fields))) continue;
       // The profile as it is now: an old row re-delivered after a crash can never write a stale value.
       const value = traits.has(f.profileKey) ? profileToRemote(f, traits.get(f.profileKey)) : record.fields[f.remoteField];
       if (value === undefined) continue;
@@ -238,6 +255,8 @@ export class OutboxWorker {
     if (Object.keys(fields).length === 0) return null;
     if (shadow) return { record, shadow, profileId, item: { ref: record.ref, remoteId: shadow.remoteId, fields } };
     if (mapping.onNoMatch === 'skip') return null;
+    // The CRM needs these to create a record: without them no record is created (design.md §4).
+    if (mapping.fields.some((f) => f.required && f.toRemote && isEmptyValue(fields[f.remoteField]))) return null;
     const upsertKey = await this.upsertKeyFor(mapping, profileId, traits);
     return { record, shadow: null, profileId, item: { ref: record.ref, fields, ...(upsertKey ? { upsertKey } : {}) } };
   }

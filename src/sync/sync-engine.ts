@@ -281,6 +281,11 @@ export class SyncEngine {
     return rows;
   }
 
+  /** `onProfilesChanged` in the ingest path's hook shape (`ProfilesChangedHook`): pass it as is. */
+  readonly profilesChangedHook = async (tx: StoreTx, profileIds: ProfileId[]): Promise<void> => {
+    await this.onProfilesChanged(tx, profileIds);
+  };
+
   /** Sends due outbox rows of one connector until none are due. */
   push(connector: string, options: Partial<DrainOptions> = {}): Promise<DrainCounts> {
     return this.worker.drain({ owner: this.owner, connector, ...options });

@@ -33,6 +33,8 @@ export interface SyncFieldMapping {
   toRemoteValue?(value: JsonValue): JsonValue | undefined;
   /** Remote value → profile value; `undefined` drops the field. Identity when absent. */
   toProfileValue?(value: JsonValue): JsonValue | undefined;
+  /** The CRM needs this field to create a record; profiles without a value create none. Default false. */
+  required?: boolean;
 }
 
 /** A compiled mapping of one connector object. */

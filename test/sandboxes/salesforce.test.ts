@@ -228,6 +228,7 @@ describe('salesforce sandbox: records and SOQL', () => {
     expect((rel.records[0] as any).Account).toMatchObject({ attributes: { type: 'Account' }, Name: 'Acme' });
     expect((await conn.query('SELECT COUNT() FROM Contact WHERE LastName LIKE \'%\'')).totalSize).toBe(4);
     await expect(conn.query("SELECT Id FROM Contact WHERE LastName = 'A' AND Email = null OR LastName = 'B'")).rejects.toMatchObject({ errorCode: 'MALFORMED_QUERY' });
+    await expect(conn.query('SELECT Id FROM Contact LIMIT 10 OFFSET 2001')).rejects.toMatchObject({ errorCode: 'NUMBER_OUTSIDE_VALID_RANGE' });
   });
 
   it('compares date fields with date literals and derives opportunity flags', async () => {
@@ -320,7 +321,7 @@ describe('salesforce sandbox: sObject Collections', () => {
 describe('salesforce sandbox: Bulk API 2.0', () => {
   it('loads with loadAndWaitForResults, reporting successful and failed rows', async () => {
     const conn = connect();
-    await conn.sobject('Contact').create({ Crmhub_Id__c: 'hs-512', LastName: 'Old' });
+    await conn.sobject('Contact').create({ Crmhub_Id__c: 'hs-512', LastName: 'Old', Email: 'old@example.com', Title: 'Kept' });
     const res = await conn.bulk2.loadAndWaitForResults({
       object: 'Contact',
       operation: 'upsert',
@@ -342,6 +343,8 @@ describe('salesforce sandbox: Bulk API 2.0', () => {
     expect(res.unprocessedRecords).toHaveLength(0);
     const rows = await conn.query("SELECT LastName, Email FROM Contact WHERE Crmhub_Id__c = 'hs-512'");
     expect(rows.records[0]).toMatchObject({ LastName: 'Lovelace', Email: null });
+    const kept = await conn.query("SELECT Title FROM Contact WHERE Crmhub_Id__c = 'hs-512'");
+    expect(kept.records[0]).toMatchObject({ Title: 'Kept' });
   });
 
   it('runs a query job through conn.bulk2.query (one page, Sforce-Locator "null")', async () => {

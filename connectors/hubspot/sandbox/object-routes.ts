@@ -124,6 +124,7 @@ function lookup(ctx: RouteContext, object: ObjectName, id: string, idProperty: s
 
 export function registerObjectRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const base = '/crm/v3/objects/:objectType';
+  let searchCache: { key: string; version: number; matched: StoredRecord[] } = { key: '', version: -1, matched: [] };
 
   app.get(base, async (request, reply) => {
     const object = objectOr400(request, reply);
@@ -356,7 +357,14 @@ export function registerObjectRoutes(app: FastifyInstance, ctx: RouteContext): v
         context: { after: [String(offset)] },
       });
     }
-    const matched = runSearch(ctx.store.records[object].values(), body, ctx.store.catalog[object]);
+    // Paging repeats one query with growing `after`: reuse its sorted matches while nothing changed.
+    const key = `${object}|${JSON.stringify([body.filterGroups ?? [], body.sorts ?? [], body.query ?? ''])}`;
+    let matched: StoredRecord[];
+    if (searchCache.key === key && searchCache.version === ctx.store.version) matched = searchCache.matched;
+    else {
+      matched = runSearch(ctx.store.records[object].values(), body, ctx.store.catalog[object]);
+      searchCache = { key, version: ctx.store.version, matched };
+    }
     const end = Math.min(offset + limit, matched.length, SEARCH_LIMITS.maxResults);
     const results = matched.slice(offset, end).map((r) => toPublic(r, { properties: body.properties }));
     // Like HubSpot, the next link is offered whenever more results match, even at the cap: following

@@ -128,15 +128,24 @@ export class RecordStore {
   /** Records written through the API, per object (`/_sandbox/stats`). */
   written: Record<string, number> = {};
 
+  /** Bumped on every change; lets search reuse a sorted result set across pages. */
+  version = 0;
+  private readonly emit: (event: ChangeEvent) => void;
+
   constructor(
-    private readonly emit: (event: ChangeEvent) => void,
+    emit: (event: ChangeEvent) => void,
     private readonly clock: () => number = Date.now,
   ) {
+    this.emit = (event) => {
+      this.version++;
+      emit(event);
+    };
     this.catalog = defaultCatalog(new Date(clock()).toISOString());
     this.records = { contacts: new Map(), companies: new Map(), deals: new Map() };
   }
 
   reset(): void {
+    this.version++;
     this.catalog = defaultCatalog(new Date(this.clock()).toISOString());
     this.records = { contacts: new Map(), companies: new Map(), deals: new Map() };
     this.aliases.clear();

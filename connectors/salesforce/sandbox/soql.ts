@@ -506,6 +506,8 @@ export function planQuery(soql: string, now: number = Date.now()): SoqlPlan {
     const nullsLast = ob.nulls ? ob.nulls.toUpperCase() === 'LAST' : desc;
     return { path, desc, nullsLast };
   });
+  // SOQL Reference, "OFFSET": the maximum offset is 2,000 rows.
+  if (parsed.offset !== undefined && parsed.offset > 2000) throw new SfRequestError(400, 'NUMBER_OUTSIDE_VALID_RANGE', 'Maximum SOQL offset allowed is 2000');
   return {
     soql,
     object,
