@@ -23,7 +23,7 @@ import { buildApp } from '../src/server/app.ts';
 import { createLogger } from '../src/server/logger.ts';
 import { openStore } from '../src/store/open-store.ts';
 import type { ProfileStore } from '../src/store/port.ts';
-import { PostgresStore } from '../src/store/postgres-store.ts';
+import type { PostgresStore } from '../src/store/postgres-store.ts';
 import { measureRawInsertRate } from './store-baseline.ts';
 
 const args = process.argv.slice(2);

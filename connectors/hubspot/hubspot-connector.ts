@@ -200,7 +200,11 @@ export class HubSpotConnector implements Connector {
           c.anchor = c.maxTs;
           c.after = null;
           pruneSeen(c, c.anchor);
-        } else c.after = page.nextAfter;
+        } else {
+          c.after = page.nextAfter;
+          // Sorted ascending: only ids near the newest timestamp can come back (re-anchor, look-back).
+          pruneSeen(c, c.maxTs - this.lookbackMs);
+        }
         await this.addLinks(object, records, links);
         return { records, nextCursor: encodeCursor(c), done: false };
       }

@@ -64,7 +64,7 @@ export function decodeCursor(raw: string): ReadCursor {
 }
 
 /** Most entries `seen` keeps; beyond it the oldest go (a re-read of those is harmless: the engine compares with its shadow). */
-const SEEN_MAX = 5_000;
+const SEEN_MAX = 2_000;
 
 /** Drops `seen` entries modified before `floor` (the next query's anchor), and the oldest beyond SEEN_MAX. */
 export function pruneSeen(c: ReadCursor, floor: number): void {

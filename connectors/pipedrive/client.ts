@@ -170,7 +170,7 @@ export class PipedriveClient {
     } catch (error) {
       throw classifyNetworkError(error, { operation: `${method} ${path}` });
     } finally {
-      this.pacer.release();
+      this.pacer.release(search);
     }
     const lower: Record<string, string> = {};
     response.headers.forEach((value, key) => {

@@ -193,7 +193,7 @@ function asString(value: JsonValue): string | null {
 
 function splitList(value: JsonValue): string[] {
   if (value === null) return [];
-  if (Array.isArray(value)) return value.map((v) => String(v)).filter((s) => s !== '');
+  if (Array.isArray(value)) return value.map((v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v))).filter((s) => s !== '' && s !== 'null');
   return String(value as string | number | boolean)
     .split(/[;,]/)
     .map((s) => s.trim())

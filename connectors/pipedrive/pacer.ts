@@ -13,45 +13,61 @@ export interface PacerOptions {
   now: () => number;
 }
 
+/** Margin added to the window, ms (timer and clock granularity). */
+const SKEW_MS = 10;
+
 /**
- * Margin added to the window, ms: the server stamps a request when it arrives, we when we send, so
- * a request sent exactly one window after another may still land inside the server's window.
+ * One rolling window. A request counts from when it is sent until `windowMs` after its answer:
+ * Pipedrive stamps it on arrival, which is no later than our answer, so counting from the answer
+ * can never under-count (stamping at send time does, when the server is slow to read requests).
  */
-const SKEW_MS = 40;
+class Window {
+  private readonly done: number[] = [];
+  inflight = 0;
+
+  constructor(
+    public limit: number,
+    private readonly windowMs: number,
+  ) {}
+
+  /** ms until one more request fits; Infinity when only an answer (release) can make room. */
+  waitMs(now: number): number {
+    while (this.done.length > 0 && (this.done[0] ?? 0) <= now - this.windowMs - SKEW_MS) this.done.shift();
+    const over = this.done.length + this.inflight - this.limit + 1;
+    if (over <= 0) return 0;
+    if (over > this.done.length) return Infinity;
+    return (this.done[over - 1] ?? now) + this.windowMs + SKEW_MS - now;
+  }
+
+  finish(now: number): void {
+    this.inflight = Math.max(0, this.inflight - 1);
+    this.done.push(now);
+  }
+}
 
 export class Pacer {
-  burst: number;
-  private readonly windowMs: number;
-  private readonly searchBurst: number;
+  private readonly general: Window;
+  private readonly search: Window;
   private readonly maxConcurrent: number;
   private readonly now: () => number;
-  private readonly stamps: number[] = [];
-  private readonly searchStamps: number[] = [];
   private inflight = 0;
   private pausedUntil = 0;
   private searchPausedUntil = 0;
   private readonly waiters: (() => void)[] = [];
 
   constructor(options: PacerOptions) {
-    this.burst = options.burst;
-    this.windowMs = options.windowMs;
-    this.searchBurst = options.searchBurst;
+    this.general = new Window(options.burst, options.windowMs);
+    this.search = new Window(options.searchBurst, options.windowMs);
     this.maxConcurrent = options.maxConcurrent;
     this.now = options.now;
   }
 
-  /** ms until a request may start (0 = now), ignoring concurrency. */
-  private waitMs(now: number, search: boolean): number {
-    const horizon = now - this.windowMs - SKEW_MS;
-    while (this.stamps.length > 0 && (this.stamps[0] ?? 0) <= horizon) this.stamps.shift();
-    while (this.searchStamps.length > 0 && (this.searchStamps[0] ?? 0) <= horizon) this.searchStamps.shift();
-    let wait = Math.max(0, this.pausedUntil - now);
-    if (search) wait = Math.max(wait, this.searchPausedUntil - now);
-    if (this.stamps.length >= this.burst) wait = Math.max(wait, (this.stamps[this.stamps.length - this.burst] ?? now) + this.windowMs + SKEW_MS - now);
-    if (search && this.searchStamps.length >= this.searchBurst) {
-      wait = Math.max(wait, (this.searchStamps[this.searchStamps.length - this.searchBurst] ?? now) + this.windowMs + SKEW_MS - now);
-    }
-    return wait;
+  get burst(): number {
+    return this.general.limit;
+  }
+
+  set burst(limit: number) {
+    this.general.limit = limit;
   }
 
   /**
@@ -64,25 +80,31 @@ export class Pacer {
       const now = this.now();
       const paused = Math.max(this.pausedUntil - now, search ? this.searchPausedUntil - now : 0);
       if (paused > maxWaitMs) return paused;
-      const wait = this.waitMs(now, search);
+      let wait = Math.max(0, paused, this.general.waitMs(now), search ? this.search.waitMs(now) : 0);
+      if (this.inflight >= this.maxConcurrent) wait = Infinity;
+      if (wait === Infinity) {
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
+        continue;
+      }
       if (wait > 0) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 60_000)));
         continue;
       }
-      if (this.inflight >= this.maxConcurrent) {
-        await new Promise<void>((resolve) => this.waiters.push(resolve));
-        continue;
-      }
       this.inflight++;
-      this.stamps.push(now);
-      if (search) this.searchStamps.push(now);
+      this.general.inflight++;
+      if (search) this.search.inflight++;
       return 0;
     }
   }
 
-  release(): void {
+  /** The request acquired with `acquire(search)` was answered (or failed). */
+  release(search: boolean): void {
+    const now = this.now();
     this.inflight = Math.max(0, this.inflight - 1);
-    this.waiters.shift()?.();
+    this.general.finish(now);
+    if (search) this.search.finish(now);
+    // Wake every waiter: each re-checks the windows (cheap; waiters are few and short-lived).
+    for (const wake of this.waiters.splice(0)) wake();
   }
 
   /** Stops new requests for `ms` (all of them, or searches only). */

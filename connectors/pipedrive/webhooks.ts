@@ -21,7 +21,8 @@ const v2Schema = z.object({
       entity: z.string(),
       entity_id: id,
       id: z.string(),
-      timestamp: z.string(),
+      // An unparsable time would throw a RangeError in toISOString (a 500): refuse it as a payload error.
+      timestamp: z.string().refine((t) => Number.isFinite(Date.parse(t)), 'not a date-time'),
       change_source: z.string().nullable().optional(),
       user_id: id.nullable().optional(),
       version: z.string().optional(),
@@ -140,6 +141,7 @@ export function parsePipedriveWebhook(rawBody: Buffer): ParsedPipedriveWebhook |
   if (recordId === null) throw payloadError('no record id');
   const micros = meta.timestamp_micro ?? (meta.timestamp !== undefined ? meta.timestamp * 1_000_000 : undefined);
   if (micros === undefined) throw payloadError('no timestamp');
+  if (!Number.isFinite(new Date(Math.floor(micros / 1000)).getTime())) throw payloadError('timestamp out of range');
   const deleted = meta.action === 'deleted' || meta.action === 'delete';
   const merged = meta.action === 'merged';
   const keys = differingKeys(current, previous);

@@ -52,7 +52,10 @@ export function mappingHash(bytes: string | Uint8Array): string {
 }
 
 /** Applies the file's defaults to every field. */
-export function compileMapping(doc: MappingDoc, source: { hash?: string; file?: string } = {}): CompiledMapping {
+export function compileMapping(
+  doc: MappingDoc,
+  source: { hash?: string; file?: string } = {},
+): CompiledMapping {
   const d = doc.defaults;
   return {
     connector: doc.connector,

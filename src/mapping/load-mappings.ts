@@ -46,23 +46,46 @@ async function listYaml(dir: string): Promise<string[]> {
 }
 
 /** Validates and compiles one file's text. `rel` is `<connector>/<object>.yaml` when it follows the layout. */
-export function loadMappingText(file: string, rel: string, text: string, remoteSchema?: ObjectSchema): LoadedFile {
+export function loadMappingText(
+  file: string,
+  rel: string,
+  text: string,
+  remoteSchema?: ObjectSchema,
+): LoadedFile {
   const parts = rel.split('/');
-  const expected = parts.length === 2 && parts[0] !== undefined && parts[1] !== undefined ? { connector: parts[0], object: parts[1].replace(/\.ya?ml$/, '') } : undefined;
+  const expected =
+    parts.length === 2 && parts[0] !== undefined && parts[1] !== undefined
+      ? { connector: parts[0], object: parts[1].replace(/\.ya?ml$/, '') }
+      : undefined;
   const hash = mappingHash(text);
-  const result = validateMappingSource(text, { file, ...(expected ? { expected } : {}), ...(remoteSchema ? { remoteSchema } : {}) });
+  const result = validateMappingSource(text, {
+    file,
+    ...(expected ? { expected } : {}),
+    ...(remoteSchema ? { remoteSchema } : {}),
+  });
   const loaded: LoadedFile = { file, hash, issues: result.issues };
   if (result.doc && !hasErrors(result.issues)) loaded.compiled = compileMapping(result.doc, { hash, file });
   return loaded;
 }
 
 /** Loads every mapping file under `dir`. With `describe`, fields are checked against the live CRM. */
-export async function loadMappingDir(dir: string, options: { describe?: DescribeObject } = {}): Promise<LoadResult> {
+export async function loadMappingDir(
+  dir: string,
+  options: { describe?: DescribeObject } = {},
+): Promise<LoadResult> {
   let rels: string[];
   try {
     rels = await listYaml(dir);
   } catch (error) {
-    const issue: Issue = { file: dir, line: 1, col: 1, code: 'E_READ_FILE', path: '', message: `cannot read folder: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, severity: 'error' };
+    const issue: Issue = {
+      file: dir,
+      line: 1,
+      col: 1,
+      code: 'E_READ_FILE',
+      path: '',
+      message: `cannot read folder: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      severity: 'error',
+    };
     return { files: [], issues: [issue] };
   }
   const files: LoadedFile[] = [];
@@ -73,7 +96,21 @@ export async function loadMappingDir(dir: string, options: { describe?: Describe
     try {
       text = await readFile(file, 'utf8');
     } catch (error) {
-      files.push({ file, hash: '', issues: [{ file, line: 1, col: 1, code: 'E_READ_FILE', path: '', message: `cannot read file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, severity: 'error' }] });
+      files.push({
+        file,
+        hash: '',
+        issues: [
+          {
+            file,
+            line: 1,
+            col: 1,
+            code: 'E_READ_FILE',
+            path: '',
+            message: `cannot read file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+            severity: 'error',
+          },
+        ],
+      });
       continue;
     }
     let loaded = loadMappingText(file, rel, text);
@@ -83,7 +120,22 @@ export async function loadMappingDir(dir: string, options: { describe?: Describe
         loaded = loadMappingText(file, rel, text, await options.describe(connector, object));
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        loaded = { file, hash: loaded.hash, issues: [...loaded.issues, { file, line: 1, col: 1, code: 'E_REMOTE_SCHEMA', path: '', message: `cannot read the live schema of ${connector} ${object}: ${message}`, severity: 'error' }] };
+        loaded = {
+          file,
+          hash: loaded.hash,
+          issues: [
+            ...loaded.issues,
+            {
+              file,
+              line: 1,
+              col: 1,
+              code: 'E_REMOTE_SCHEMA',
+              path: '',
+              message: `cannot read the live schema of ${connector} ${object}: ${message}`,
+              severity: 'error',
+            },
+          ],
+        };
       }
     }
     if (loaded.compiled) {
@@ -91,7 +143,21 @@ export async function loadMappingDir(dir: string, options: { describe?: Describe
       const first = seen.get(key);
       if (first !== undefined) {
         const { compiled: _dropped, ...rest } = loaded;
-        loaded = { ...rest, issues: [...rest.issues, { file, line: 1, col: 1, code: 'E_DUPLICATE_FILE', path: '', message: `${key} is already mapped by ${first}`, severity: 'error' }] };
+        loaded = {
+          ...rest,
+          issues: [
+            ...rest.issues,
+            {
+              file,
+              line: 1,
+              col: 1,
+              code: 'E_DUPLICATE_FILE',
+              path: '',
+              message: `${key} is already mapped by ${first}`,
+              severity: 'error',
+            },
+          ],
+        };
       } else seen.set(key, file);
     }
     files.push(loaded);

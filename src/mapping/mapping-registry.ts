@@ -116,9 +116,14 @@ export class MappingRegistry {
   private startWatching(): void {
     try {
       this.watcher = watch(this.options.dir, { recursive: true }, () => this.schedule());
-      this.watcher.on('error', (error) => this.options.logger?.error({ err: error, dir: this.options.dir }, 'mappings watcher failed'));
+      this.watcher.on('error', (error) =>
+        this.options.logger?.error({ err: error, dir: this.options.dir }, 'mappings watcher failed'),
+      );
     } catch (error) {
-      this.options.logger?.error({ err: error, dir: this.options.dir }, 'cannot watch the mappings folder; edits need a restart');
+      this.options.logger?.error(
+        { err: error, dir: this.options.dir },
+        'cannot watch the mappings folder; edits need a restart',
+      );
     }
   }
 
@@ -149,7 +154,11 @@ export class MappingRegistry {
       }
       if (hasErrors(f.issues)) {
         this.options.logger?.warn(
-          { file: f.file, issues: f.issues.map(formatIssue), keptHash: this.live.get(f.file)?.compiled.hash ?? null },
+          {
+            file: f.file,
+            issues: f.issues.map(formatIssue),
+            keptHash: this.live.get(f.file)?.compiled.hash ?? null,
+          },
           'mapping file has errors; the last good version stays live',
         );
       }
@@ -172,7 +181,10 @@ export class MappingRegistry {
     try {
       await this.options.onLoaded?.(compiled.connector, compiled.object, compiled.hash, at);
     } catch (error) {
-      this.options.logger?.error({ err: error, connector: compiled.connector, object: compiled.object }, 'recording the mapping version failed');
+      this.options.logger?.error(
+        { err: error, connector: compiled.connector, object: compiled.object },
+        'recording the mapping version failed',
+      );
     }
   }
 }

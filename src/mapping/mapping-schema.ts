@@ -54,7 +54,9 @@ const datetimeTransform = z
       .enum(DATETIME_FORMATS)
       .describe('Output format: `iso` (ISO-8601 UTC), `epoch_ms` (milliseconds), `epoch_s` (seconds).'),
   })
-  .describe('Convert to a date-time in the given format. Accepts ISO strings and epoch ms/s numbers or strings.');
+  .describe(
+    'Convert to a date-time in the given format. Accepts ISO strings and epoch ms/s numbers or strings.',
+  );
 
 const enumTransform = z
   .strictObject({
@@ -62,7 +64,9 @@ const enumTransform = z
       .strictObject({
         map: z
           .record(z.string(), scalar)
-          .describe('Value map: keys are input values, values are output values. Matching is case-insensitive.'),
+          .describe(
+            'Value map: keys are input values, values are output values. Matching is case-insensitive.',
+          ),
         unknown: z
           .enum(UNKNOWN_ENUM_RULES)
           .describe(
@@ -80,7 +84,9 @@ const joinTransform = z
       .strictObject({ separator: z.string().min(1).describe('Separator placed between values, e.g. `;`.') })
       .describe('Join an array into one string.'),
   })
-  .describe('Join a multi-value (array) into a separated string, e.g. HubSpot checkboxes and Salesforce multi-select picklists use `;`.');
+  .describe(
+    'Join a multi-value (array) into a separated string, e.g. HubSpot checkboxes and Salesforce multi-select picklists use `;`.',
+  );
 
 const splitTransform = z
   .strictObject({
@@ -92,7 +98,9 @@ const splitTransform = z
 
 const staticTransform = z
   .strictObject({ static: scalar.describe('The constant value.') })
-  .describe('Replace the value with a constant (e.g. a lead source). A field whose only source is a static value may omit `profile`.');
+  .describe(
+    'Replace the value with a constant (e.g. a lead source). A field whose only source is a static value may omit `profile`.',
+  );
 
 export const transformSchema = z
   .union([
@@ -119,7 +127,9 @@ export const fieldSchema = z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
       .optional()
-      .describe('Profile trait key, e.g. `email`, `plan`, `deal_stage`. Omit only for a field fed by a `static` transform.'),
+      .describe(
+        'Profile trait key, e.g. `email`, `plan`, `deal_stage`. Omit only for a field fed by a `static` transform.',
+      ),
     remote: z
       .string()
       .min(1)
@@ -129,7 +139,9 @@ export const fieldSchema = z
     direction: z
       .enum(DIRECTIONS)
       .optional()
-      .describe('Which way values flow: `both`, `to_profile` (CRM → profile), `to_remote` (profile → CRM), `none` (mapped but not synced). Default: `defaults.direction`.'),
+      .describe(
+        'Which way values flow: `both`, `to_profile` (CRM → profile), `to_remote` (profile → CRM), `none` (mapped but not synced). Default: `defaults.direction`.',
+      ),
     conflict: z
       .enum(CONFLICT_RULES)
       .optional()
@@ -137,47 +149,77 @@ export const fieldSchema = z
     on_empty: z
       .enum(['ignore', 'clear'])
       .optional()
-      .describe('`ignore`: an empty value never blanks the other side; `clear`: empties propagate. Default: `defaults.on_empty`.'),
+      .describe(
+        '`ignore`: an empty value never blanks the other side; `clear`: empties propagate. Default: `defaults.on_empty`.',
+      ),
     transforms: z
       .strictObject({
-        to_remote: transformList.optional().describe('Applied, in order, to the profile value before it is written to the CRM.'),
-        to_profile: transformList.optional().describe('Applied, in order, to the CRM value before it is written to the profile.'),
+        to_remote: transformList
+          .optional()
+          .describe('Applied, in order, to the profile value before it is written to the CRM.'),
+        to_profile: transformList
+          .optional()
+          .describe('Applied, in order, to the CRM value before it is written to the profile.'),
       })
       .optional()
       .describe('Named transforms per direction.'),
     required: z
       .boolean()
       .optional()
-      .describe('The CRM needs this field to create a record; records without a value are not created. Default false.'),
+      .describe(
+        'The CRM needs this field to create a record; records without a value are not created. Default false.',
+      ),
   })
   .describe('One mapped field.');
 export type FieldSpec = z.infer<typeof fieldSchema>;
 
 export const matchKeySchema = z
   .strictObject({
-    remote: z.string().min(1).describe('CRM field holding the key; must be unique in the CRM (e.g. `email`, `crmhub_id`, `Crmhub_Id__c`).'),
+    remote: z
+      .string()
+      .min(1)
+      .describe(
+        'CRM field holding the key; must be unique in the CRM (e.g. `email`, `crmhub_id`, `Crmhub_Id__c`).',
+      ),
     identifier: z
       .string()
       .min(1)
-      .describe('Profile identifier type whose value is matched, e.g. `email`, `user_id`; `profile_id` matches the crmhub profile id.'),
+      .describe(
+        'Profile identifier type whose value is matched, e.g. `email`, `user_id`; `profile_id` matches the crmhub profile id.',
+      ),
   })
   .describe('One identity match key.');
 
 export const mappingSchema = z
   .strictObject({
-    connector: z.enum(['hubspot', 'salesforce', 'pipedrive']).describe('Connector slug; must match the folder name.'),
-    object: z.string().min(1).describe('CRM object verbatim (`contacts`, `Contact`, `persons`); must match the file name.'),
+    connector: z
+      .enum(['hubspot', 'salesforce', 'pipedrive'])
+      .describe('Connector slug; must match the folder name.'),
+    object: z
+      .string()
+      .min(1)
+      .describe('CRM object verbatim (`contacts`, `Contact`, `persons`); must match the file name.'),
     profile_kind: z
       .enum(['person', 'account'])
-      .describe('Kind of profile the records become or attach to (deals attach to a person or account profile).'),
+      .describe(
+        'Kind of profile the records become or attach to (deals attach to a person or account profile).',
+      ),
     identity: z
       .strictObject({
-        match: z.array(matchKeySchema).min(1).describe('Match keys, tried in order; the first that finds records decides.'),
-        on_no_match: z.enum(['create', 'skip']).default('create').describe('When no CRM record matches: `create` one (by native upsert) or `skip`.'),
+        match: z
+          .array(matchKeySchema)
+          .min(1)
+          .describe('Match keys, tried in order; the first that finds records decides.'),
+        on_no_match: z
+          .enum(['create', 'skip'])
+          .default('create')
+          .describe('When no CRM record matches: `create` one (by native upsert) or `skip`.'),
         on_multiple: z
           .enum(['skip', 'review', 'first'])
           .default('review')
-          .describe('When several CRM records match: `skip`, park for `review`, or take the `first` (oldest).'),
+          .describe(
+            'When several CRM records match: `skip`, park for `review`, or take the `first` (oldest).',
+          ),
       })
       .describe('How a profile finds its CRM record.'),
     defaults: z

@@ -21,20 +21,30 @@ export function sendsToProfile(field: CompiledField): boolean {
 }
 
 /** Profile value → remote value for one field (ignores direction). `undefined` input = trait absent. */
-export function fieldToRemote(field: CompiledField, value: JsonValue | undefined): TransformResult | undefined {
+export function fieldToRemote(
+  field: CompiledField,
+  value: JsonValue | undefined,
+): TransformResult | undefined {
   const hasStatic = field.toRemote.some((t) => typeof t !== 'string' && 'static' in t);
   if (value === undefined && !hasStatic) return undefined;
   return applyTransforms(field.toRemote, value ?? null);
 }
 
 /** Remote value → profile value for one field (ignores direction). `undefined` input = not read. */
-export function fieldToProfile(field: CompiledField, value: JsonValue | undefined): TransformResult | undefined {
+export function fieldToProfile(
+  field: CompiledField,
+  value: JsonValue | undefined,
+): TransformResult | undefined {
   if (value === undefined) return undefined;
   return applyTransforms(field.toProfile, value);
 }
 
 /** The CRM field values for these traits: `to_remote`/`both` fields only, in vendor keys. */
-export function toRemote(compiled: CompiledMapping, traits: Readonly<Record<string, JsonValue>>, resolveKey: RemoteKeyResolver = verbatimKey): FieldValues {
+export function toRemote(
+  compiled: CompiledMapping,
+  traits: Readonly<Record<string, JsonValue>>,
+  resolveKey: RemoteKeyResolver = verbatimKey,
+): FieldValues {
   const out: FieldValues = {};
   for (const field of compiled.fields) {
     if (!sendsToRemote(field)) continue;
@@ -45,7 +55,11 @@ export function toRemote(compiled: CompiledMapping, traits: Readonly<Record<stri
 }
 
 /** The trait values for these CRM field values (vendor keys): `to_profile`/`both` fields only. */
-export function toProfile(compiled: CompiledMapping, remoteFields: Readonly<FieldValues>, resolveKey: RemoteKeyResolver = verbatimKey): Record<string, JsonValue> {
+export function toProfile(
+  compiled: CompiledMapping,
+  remoteFields: Readonly<FieldValues>,
+  resolveKey: RemoteKeyResolver = verbatimKey,
+): Record<string, JsonValue> {
   const out: Record<string, JsonValue> = {};
   for (const field of compiled.fields) {
     if (!sendsToProfile(field) || field.profile === undefined) continue;
@@ -56,6 +70,9 @@ export function toProfile(compiled: CompiledMapping, remoteFields: Readonly<Fiel
 }
 
 /** Vendor keys of every field the mapping touches (for `ReadOptions.fields`). */
-export function remoteFieldKeys(compiled: CompiledMapping, resolveKey: RemoteKeyResolver = verbatimKey): string[] {
+export function remoteFieldKeys(
+  compiled: CompiledMapping,
+  resolveKey: RemoteKeyResolver = verbatimKey,
+): string[] {
   return [...new Set(compiled.fields.filter((f) => f.direction !== 'none').map((f) => resolveKey(f.remote)))];
 }

@@ -8,7 +8,8 @@ import type { JsonValue } from '../core/types.ts';
 import type { RemoteField } from '../connector-kit/connector.ts';
 import type { TransformSpec } from './mapping-schema.ts';
 
-export type TransformResult = { kind: 'ok'; value: JsonValue } | { kind: 'drop' } | { kind: 'error'; reason: string };
+export type TransformResult =
+  { kind: 'ok'; value: JsonValue } | { kind: 'drop' } | { kind: 'error'; reason: string };
 
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
@@ -36,7 +37,8 @@ function asText(value: JsonValue): string | null {
 
 /** Parses ISO strings, `YYYY-MM-DD` (as UTC midnight) and epoch numbers (ms; ≤ 11 digits = seconds). */
 export function parseInstant(value: JsonValue): number | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? (Math.abs(value) < 1e11 ? value * 1000 : value) : null;
+  if (typeof value === 'number')
+    return Number.isFinite(value) ? (Math.abs(value) < 1e11 ? value * 1000 : value) : null;
   if (typeof value !== 'string') return null;
   const s = value.trim();
   if (/^-?\d+$/.test(s)) return parseInstant(Number(s));
@@ -74,23 +76,30 @@ function applyOne(spec: TransformSpec, value: JsonValue): TransformResult {
     switch (spec) {
       case 'email': {
         const text = asText(value)?.trim().toLowerCase();
-        return text !== undefined && EMAIL_RE.test(text) ? ok(text) : err(`${JSON.stringify(value)} is not an email address`);
+        return text !== undefined && EMAIL_RE.test(text)
+          ? ok(text)
+          : err(`${JSON.stringify(value)} is not an email address`);
       }
       case 'phone_e164': {
         const text = asText(value);
         const phone = text === null ? undefined : parsePhoneNumberFromString(text);
-        return phone?.isPossible() ? ok(phone.number) : err(`${JSON.stringify(value)} is not a phone number in international form`);
+        return phone?.isPossible()
+          ? ok(phone.number)
+          : err(`${JSON.stringify(value)} is not a phone number in international form`);
       }
       case 'trim':
       case 'lowercase':
       case 'uppercase': {
         const text = asText(value);
         if (text === null) return err(`${spec} needs text, got ${JSON.stringify(value)}`);
-        return ok(spec === 'trim' ? text.trim() : spec === 'lowercase' ? text.toLowerCase() : text.toUpperCase());
+        return ok(
+          spec === 'trim' ? text.trim() : spec === 'lowercase' ? text.toLowerCase() : text.toUpperCase(),
+        );
       }
       case 'number':
       case 'integer': {
-        const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
+        const n =
+          typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
         if (!Number.isFinite(n)) return err(`${JSON.stringify(value)} is not a number`);
         return ok(spec === 'integer' ? Math.round(n) : n);
       }
@@ -124,7 +133,8 @@ function applyOne(spec: TransformSpec, value: JsonValue): TransformResult {
     return ok(out);
   }
   if ('join' in spec) {
-    if (!Array.isArray(value)) return typeof value === 'string' ? ok(value) : err(`join needs a list, got ${JSON.stringify(value)}`);
+    if (!Array.isArray(value))
+      return typeof value === 'string' ? ok(value) : err(`join needs a list, got ${JSON.stringify(value)}`);
     const parts = value.map(asText);
     if (parts.some((p) => p === null)) return err('join needs a list of scalars');
     return ok(parts.join(spec.join.separator));
@@ -203,7 +213,11 @@ const INPUT_FITS: Record<string, RemoteType[]> = {
  * something the field stores; the first to_profile transform must read what the field holds.
  * Returns the offending transform's index, or -1 when it fits.
  */
-export function misfitTransformIndex(chain: readonly TransformSpec[], direction: 'to_remote' | 'to_profile', type: RemoteType): number {
+export function misfitTransformIndex(
+  chain: readonly TransformSpec[],
+  direction: 'to_remote' | 'to_profile',
+  type: RemoteType,
+): number {
   if (chain.length === 0) return -1;
   const index = direction === 'to_remote' ? chain.length - 1 : 0;
   const spec = chain[index];

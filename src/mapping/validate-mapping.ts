@@ -36,7 +36,9 @@ export interface ValidateResult {
 
 /** Finds a remote field by vendor key, or — for custom fields — by label (Pipedrive names). */
 export function findRemoteField(schema: ObjectSchema, name: string): RemoteField | undefined {
-  return schema.fields.find((f) => f.name === name) ?? schema.fields.find((f) => f.custom && f.label === name);
+  return (
+    schema.fields.find((f) => f.name === name) ?? schema.fields.find((f) => f.custom && f.label === name)
+  );
 }
 
 const TRANSFORM_KEYS = ['date', 'datetime', 'enum', 'join', 'split', 'static'];
@@ -121,7 +123,12 @@ function describeValue(value: unknown): string {
 export function validateMappingSource(text: string, options: ValidateOptions): ValidateResult {
   const loc = new Locator();
   const issues: Issue[] = [];
-  const add = (code: IssueCode, path: Path | readonly PropertyKey[], message: string, extra: { onKey?: boolean; suggestion?: string | undefined } = {}): void => {
+  const add = (
+    code: IssueCode,
+    path: Path | readonly PropertyKey[],
+    message: string,
+    extra: { onKey?: boolean; suggestion?: string | undefined } = {},
+  ): void => {
     const { line, col } = loc.at(path, extra.onKey ?? false);
     issues.push({
       file: options.file,
@@ -139,7 +146,15 @@ export function validateMappingSource(text: string, options: ValidateOptions): V
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       const pos = loc.lines.linePos(e.pos[0]);
-      issues.push({ file: options.file, line: pos.line, col: pos.col, code: 'E_YAML_SYNTAX', path: '', message: e.message.split('\n')[0] ?? e.message, severity: 'error' });
+      issues.push({
+        file: options.file,
+        line: pos.line,
+        col: pos.col,
+        code: 'E_YAML_SYNTAX',
+        path: '',
+        message: e.message.split('\n')[0] ?? e.message,
+        severity: 'error',
+      });
     }
     return { issues };
   }
@@ -151,7 +166,10 @@ export function validateMappingSource(text: string, options: ValidateOptions): V
     switch (issue.code) {
       case 'unrecognized_keys':
         for (const key of issue.keys) {
-          add('E_UNKNOWN_KEY', [...path, key], `unknown key "${key}"`, { onKey: true, suggestion: closest(key, allowedKeys(mappingSchema, path)) });
+          add('E_UNKNOWN_KEY', [...path, key], `unknown key "${key}"`, {
+            onKey: true,
+            suggestion: closest(key, allowedKeys(mappingSchema, path)),
+          });
         }
         return;
       case 'invalid_value': {
@@ -166,7 +184,8 @@ export function validateMappingSource(text: string, options: ValidateOptions): V
         return;
       }
       case 'invalid_type':
-        if (value === undefined) add('E_MISSING_KEY', path, `missing required key "${String(path[path.length - 1])}"`);
+        if (value === undefined)
+          add('E_MISSING_KEY', path, `missing required key "${String(path[path.length - 1])}"`);
         else add('E_TYPE', path, `expected ${issue.expected}, got ${describeValue(value)}`);
         return;
       case 'invalid_union':
@@ -178,11 +197,20 @@ export function validateMappingSource(text: string, options: ValidateOptions): V
   };
 
   // A transform is a union (a name or a one-key object); report against the branch the admin meant.
-  const convertTransformUnion = (branches: $ZodIssue[][], path: Path | readonly PropertyKey[], value: unknown): void => {
+  const convertTransformUnion = (
+    branches: $ZodIssue[][],
+    path: Path | readonly PropertyKey[],
+    value: unknown,
+  ): void => {
     if (typeof value === 'string') {
-      add('E_BAD_TRANSFORM', path, `unknown transform "${value}"; transforms are ${[...SIMPLE_TRANSFORMS, ...TRANSFORM_KEYS].join(', ')}`, {
-        suggestion: closest(value, SIMPLE_TRANSFORMS),
-      });
+      add(
+        'E_BAD_TRANSFORM',
+        path,
+        `unknown transform "${value}"; transforms are ${[...SIMPLE_TRANSFORMS, ...TRANSFORM_KEYS].join(', ')}`,
+        {
+          suggestion: closest(value, SIMPLE_TRANSFORMS),
+        },
+      );
       return;
     }
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
@@ -197,11 +225,18 @@ export function validateMappingSource(text: string, options: ValidateOptions): V
       }
       const unknownKey = keys.find((k) => !TRANSFORM_KEYS.includes(k));
       if (unknownKey !== undefined) {
-        add('E_BAD_TRANSFORM', [...path, unknownKey], `unknown transform "${unknownKey}"`, { onKey: true, suggestion: closest(unknownKey, TRANSFORM_KEYS) });
+        add('E_BAD_TRANSFORM', [...path, unknownKey], `unknown transform "${unknownKey}"`, {
+          onKey: true,
+          suggestion: closest(unknownKey, TRANSFORM_KEYS),
+        });
         return;
       }
     }
-    add('E_BAD_TRANSFORM', path, `a transform is a name (${SIMPLE_TRANSFORMS.join(', ')}) or a one-key object (${TRANSFORM_KEYS.join(', ')})`);
+    add(
+      'E_BAD_TRANSFORM',
+      path,
+      `a transform is a name (${SIMPLE_TRANSFORMS.join(', ')}) or a one-key object (${TRANSFORM_KEYS.join(', ')})`,
+    );
   };
 
   const parsed = mappingSchema.safeParse(raw);
@@ -212,7 +247,12 @@ export function validateMappingSource(text: string, options: ValidateOptions): V
   return parsed.success ? { doc: parsed.data, issues } : { issues };
 }
 
-type AddIssue = (code: IssueCode, path: Path, message: string, extra?: { onKey?: boolean; suggestion?: string | undefined }) => void;
+type AddIssue = (
+  code: IssueCode,
+  path: Path,
+  message: string,
+  extra?: { onKey?: boolean; suggestion?: string | undefined },
+) => void;
 
 interface LooseField {
   index: number;
@@ -233,15 +273,28 @@ const writesProfile = (d: Direction): boolean => d === 'both' || d === 'to_profi
  * Whole-file and CRM-schema checks. Runs on the raw data too (fields that parse on their own), so
  * one schema error does not hide the rest.
  */
-function semanticChecks(raw: unknown, doc: MappingDoc | undefined, options: ValidateOptions, add: AddIssue): void {
+function semanticChecks(
+  raw: unknown,
+  doc: MappingDoc | undefined,
+  options: ValidateOptions,
+  add: AddIssue,
+): void {
   const connector = doc?.connector ?? valueAt(raw, ['connector']);
   const object = doc?.object ?? valueAt(raw, ['object']);
   if (options.expected) {
     if (typeof connector === 'string' && connector !== options.expected.connector) {
-      add('E_FILE_PLACE', ['connector'], `connector "${connector}" does not match the folder "${options.expected.connector}"`);
+      add(
+        'E_FILE_PLACE',
+        ['connector'],
+        `connector "${connector}" does not match the folder "${options.expected.connector}"`,
+      );
     }
     if (typeof object === 'string' && object !== options.expected.object) {
-      add('E_FILE_PLACE', ['object'], `object "${object}" does not match the file name "${options.expected.object}.yaml"`);
+      add(
+        'E_FILE_PLACE',
+        ['object'],
+        `object "${object}" does not match the file name "${options.expected.object}.yaml"`,
+      );
     }
   }
   const defaultDirection = looseDirection.parse(valueAt(raw, ['defaults', 'direction'])) ?? 'both';
@@ -265,17 +318,31 @@ function semanticChecks(raw: unknown, doc: MappingDoc | undefined, options: Vali
   for (const { index, spec, profile, remote, direction } of fields) {
     const hasStatic = (spec?.transforms?.to_remote ?? []).some((t) => typeof t !== 'string' && 'static' in t);
     if (spec && profile === undefined && !(hasStatic && direction === 'to_remote')) {
-      add('E_MISSING_PROFILE', ['fields', index], 'a field needs `profile` unless it is `direction: to_remote` with a `static` transform');
+      add(
+        'E_MISSING_PROFILE',
+        ['fields', index],
+        'a field needs `profile` unless it is `direction: to_remote` with a `static` transform',
+      );
     }
     if (remote !== undefined) {
       const firstRemote = seenRemote.get(remote);
       if (firstRemote === undefined) seenRemote.set(remote, index);
-      else add('E_DUPLICATE_REMOTE', ['fields', index, 'remote'], `remote field "${remote}" is already mapped by fields[${firstRemote}]`);
+      else
+        add(
+          'E_DUPLICATE_REMOTE',
+          ['fields', index, 'remote'],
+          `remote field "${remote}" is already mapped by fields[${firstRemote}]`,
+        );
     }
     if (profile !== undefined && writesProfile(direction)) {
       const first = seenTarget.get(profile);
       if (first === undefined) seenTarget.set(profile, index);
-      else add('E_DUPLICATE_TARGET', ['fields', index, 'profile'], `profile trait "${profile}" is already written by fields[${first}]`);
+      else
+        add(
+          'E_DUPLICATE_TARGET',
+          ['fields', index, 'profile'],
+          `profile trait "${profile}" is already written by fields[${first}]`,
+        );
     }
   }
 
@@ -283,7 +350,11 @@ function semanticChecks(raw: unknown, doc: MappingDoc | undefined, options: Vali
   const live = options.remoteSchema;
   const schema = live ?? builtinObjectSchema(connector, object);
   if (!schema) {
-    add('W_UNKNOWN_OBJECT', ['object'], `the built-in catalogue does not know ${connector} "${object}"; field checks skipped (run with --remote)`);
+    add(
+      'W_UNKNOWN_OBJECT',
+      ['object'],
+      `the built-in catalogue does not know ${connector} "${object}"; field checks skipped (run with --remote)`,
+    );
     return;
   }
   const names = schema.fields.flatMap((f) => (f.custom && f.label !== f.name ? [f.name, f.label] : [f.name]));
@@ -294,7 +365,11 @@ function semanticChecks(raw: unknown, doc: MappingDoc | undefined, options: Vali
     if (live || suggestion !== undefined) {
       add('E_UNKNOWN_FIELD', path, `${connector} ${object} has no field "${name}"`, { suggestion });
     } else {
-      add('W_UNKNOWN_FIELD', path, `"${name}" is not in the built-in catalogue of ${connector} ${object}; run with --remote to check it`);
+      add(
+        'W_UNKNOWN_FIELD',
+        path,
+        `"${name}" is not in the built-in catalogue of ${connector} ${object}; run with --remote to check it`,
+      );
     }
     return undefined;
   };
@@ -305,17 +380,29 @@ function semanticChecks(raw: unknown, doc: MappingDoc | undefined, options: Vali
     if (remote === undefined) return;
     const field = lookup(remote, ['identity', 'match', i, 'remote']);
     if (field && !field.unique) {
-      add('E_NOT_UNIQUE', ['identity', 'match', i, 'remote'], `"${remote}" is not unique in ${connector} ${object}, so it cannot be an identity match key`);
+      add(
+        'E_NOT_UNIQUE',
+        ['identity', 'match', i, 'remote'],
+        `"${remote}" is not unique in ${connector} ${object}, so it cannot be an identity match key`,
+      );
     }
   });
 
   // Creating records needs every field the CRM requires; a gap fails each create at run time.
   const onNoMatch = valueAt(raw, ['identity', 'on_no_match']) ?? 'create';
   if (onNoMatch === 'create') {
-    const written = new Set(fields.filter((f) => writesRemote(f.direction) && f.remote !== undefined).map((f) => findRemoteField(schema, f.remote ?? '')?.name));
+    const written = new Set(
+      fields
+        .filter((f) => writesRemote(f.direction) && f.remote !== undefined)
+        .map((f) => findRemoteField(schema, f.remote ?? '')?.name),
+    );
     for (const required of schema.fields.filter((f) => f.required && !f.readOnly)) {
       if (!written.has(required.name)) {
-        add('W_REQUIRED_UNMAPPED', ['identity'], `${connector} requires "${required.label}" to create a ${object} record, and no to_remote field writes it`);
+        add(
+          'W_REQUIRED_UNMAPPED',
+          ['identity'],
+          `${connector} requires "${required.label}" to create a ${object} record, and no to_remote field writes it`,
+        );
       }
     }
   }
@@ -325,7 +412,11 @@ function semanticChecks(raw: unknown, doc: MappingDoc | undefined, options: Vali
     const field = lookup(remote, ['fields', index, 'remote']);
     if (!field) continue;
     if (field.readOnly && writesRemote(direction)) {
-      add('E_READ_ONLY', ['fields', index, 'remote'], `"${remote}" is read-only in ${connector}; use direction: to_profile`);
+      add(
+        'E_READ_ONLY',
+        ['fields', index, 'remote'],
+        `"${remote}" is read-only in ${connector}; use direction: to_profile`,
+      );
     }
     if (spec) checkTransforms(spec, index, field, add);
   }
@@ -337,7 +428,11 @@ function checkTransforms(spec: FieldSpec, index: number, field: RemoteField, add
     const bad = misfitTransformIndex(chain, dir, field.type);
     const badSpec = chain[bad];
     if (badSpec !== undefined) {
-      add('E_TRANSFORM_TYPE', ['fields', index, 'transforms', dir, bad], `transform "${transformName(badSpec)}" does not fit ${field.type} field "${spec.remote}"`);
+      add(
+        'E_TRANSFORM_TYPE',
+        ['fields', index, 'transforms', dir, bad],
+        `transform "${transformName(badSpec)}" does not fit ${field.type} field "${spec.remote}"`,
+      );
     }
   }
   const options = field.options?.map((o) => o.value);
@@ -347,15 +442,25 @@ function checkTransforms(spec: FieldSpec, index: number, field: RemoteField, add
     if ('enum' in t) {
       for (const [from, to] of Object.entries(t.enum.map)) {
         if (to !== null && !options.includes(String(to))) {
-          add('E_ENUM_OPTION', ['fields', index, 'transforms', 'to_remote', ti, 'enum', 'map', from], `${JSON.stringify(to)} is not an option of "${spec.remote}" (${options.join(', ')})`, {
-            suggestion: closest(String(to), options),
-          });
+          add(
+            'E_ENUM_OPTION',
+            ['fields', index, 'transforms', 'to_remote', ti, 'enum', 'map', from],
+            `${JSON.stringify(to)} is not an option of "${spec.remote}" (${options.join(', ')})`,
+            {
+              suggestion: closest(String(to), options),
+            },
+          );
         }
       }
     } else if ('static' in t && t.static !== null && !options.includes(String(t.static))) {
-      add('E_ENUM_OPTION', ['fields', index, 'transforms', 'to_remote', ti, 'static'], `${JSON.stringify(t.static)} is not an option of "${spec.remote}" (${options.join(', ')})`, {
-        suggestion: closest(String(t.static), options),
-      });
+      add(
+        'E_ENUM_OPTION',
+        ['fields', index, 'transforms', 'to_remote', ti, 'static'],
+        `${JSON.stringify(t.static)} is not an option of "${spec.remote}" (${options.join(', ')})`,
+        {
+          suggestion: closest(String(t.static), options),
+        },
+      );
     }
   });
 }

@@ -8,7 +8,7 @@
  * The app does not listen; `crmhub serve` (or a test) calls `listen`/`inject`. Closing the app
  * (`app.close()`) drains the ingest group committer first; the store is the caller's to close.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { CrmhubConfig } from '../config/load-config.ts';
 import { EventIngestor, type IdentityPort, type ProfilesChangedHook } from '../ingest/event-ingestor.ts';
@@ -66,6 +66,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // Behind a proxy the client address comes from X-Forwarded-For; off by default (loopback).
     trustProxy: false,
+    // Router-level rejections (over-long path parameters, undecodable URLs) skip the error handler;
+    // without this they answer Fastify's own body, which has no `reason` (found by test/reliability).
+    frameworkErrors: (error, _request, reply) => {
+      const mapped = toErrorReply(error);
+      // The callback's reply type is generic over an unknown route; it is an ordinary reply.
+      void (reply as FastifyReply).code(mapped.status).send(mapped.body);
+    },
   });
 
   const ingest = new EventIngestor({

@@ -10,16 +10,29 @@ import { fieldToProfile, fieldToRemote, sendsToProfile, sendsToRemote } from '..
 import type { TransformResult } from '../mapping/transforms.ts';
 import { basicMerge } from './basic-merge.ts';
 import { planRecord } from './planner.ts';
-import type { FieldPlan, FieldPlanInput, FieldPlanner, SyncFieldMapping, SyncMappings, SyncObjectMapping } from './sync-types.ts';
+import type {
+  FieldPlan,
+  FieldPlanInput,
+  FieldPlanner,
+  SyncFieldMapping,
+  SyncMappings,
+  SyncObjectMapping,
+} from './sync-types.ts';
 
-const sources = new WeakMap<SyncObjectMapping, { compiled: CompiledMapping; resolveKey: RemoteKeyResolver }>();
+const sources = new WeakMap<
+  SyncObjectMapping,
+  { compiled: CompiledMapping; resolveKey: RemoteKeyResolver }
+>();
 
 function okOrUndefined(r: TransformResult | undefined): JsonValue | undefined {
   return r?.kind === 'ok' ? r.value : undefined;
 }
 
 /** The engine's view of a compiled mapping. `resolveKey` maps Pipedrive field names to hash keys. */
-export function toSyncObjectMapping(compiled: CompiledMapping, resolveKey: RemoteKeyResolver = verbatimKey): SyncObjectMapping {
+export function toSyncObjectMapping(
+  compiled: CompiledMapping,
+  resolveKey: RemoteKeyResolver = verbatimKey,
+): SyncObjectMapping {
   const fields: SyncFieldMapping[] = [];
   for (const f of compiled.fields) {
     // Static-only fields have no profile key; the planner still handles them from the compiled form.

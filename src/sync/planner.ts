@@ -150,7 +150,13 @@ interface Decision {
   reason: string;
 }
 
-function decideConflict(field: CompiledField, pEmpty: boolean, rEmpty: boolean, pAt: string | undefined, rAt: string | undefined): Decision {
+function decideConflict(
+  field: CompiledField,
+  pEmpty: boolean,
+  rEmpty: boolean,
+  pAt: string | undefined,
+  rAt: string | undefined,
+): Decision {
   switch (field.conflict) {
     case 'latest_wins': {
       const p = timeOf(pAt);
@@ -164,9 +170,13 @@ function decideConflict(field: CompiledField, pEmpty: boolean, rEmpty: boolean, 
     case 'prefer_remote':
       return { want: 'remote', reason: 'prefer_remote' };
     case 'prefer_profile_unless_empty':
-      return pEmpty ? { want: 'remote', reason: 'prefer_profile_unless_empty: profile is empty' } : { want: 'profile', reason: 'prefer_profile_unless_empty' };
+      return pEmpty
+        ? { want: 'remote', reason: 'prefer_profile_unless_empty: profile is empty' }
+        : { want: 'profile', reason: 'prefer_profile_unless_empty' };
     case 'prefer_remote_unless_empty':
-      return rEmpty ? { want: 'profile', reason: 'prefer_remote_unless_empty: CRM is empty' } : { want: 'remote', reason: 'prefer_remote_unless_empty' };
+      return rEmpty
+        ? { want: 'profile', reason: 'prefer_remote_unless_empty: CRM is empty' }
+        : { want: 'remote', reason: 'prefer_remote_unless_empty' };
     case 'fill_if_empty':
       if (rEmpty) return { want: 'profile', reason: 'fill_if_empty: CRM is empty' };
       if (pEmpty) return { want: 'remote', reason: 'fill_if_empty: profile is empty' };
@@ -180,12 +190,24 @@ function decideConflict(field: CompiledField, pEmpty: boolean, rEmpty: boolean, 
  * Why a winning value may not be written to `target` (direction, invalid value, `on_empty`), or
  * undefined when it may.
  */
-function holdBack(field: CompiledField, target: 'CRM' | 'profile', value: TransformResult | undefined, empty: boolean): { outcome: FieldOutcome; reason: string } | undefined {
+function holdBack(
+  field: CompiledField,
+  target: 'CRM' | 'profile',
+  value: TransformResult | undefined,
+  empty: boolean,
+): { outcome: FieldOutcome; reason: string } | undefined {
   const allowed = target === 'CRM' ? sendsToRemote(field) : sendsToProfile(field);
-  if (!allowed) return { outcome: 'skipped_direction', reason: `; direction ${field.direction} never writes the ${target}` };
+  if (!allowed)
+    return {
+      outcome: 'skipped_direction',
+      reason: `; direction ${field.direction} never writes the ${target}`,
+    };
   if (value?.kind === 'error') return { outcome: 'invalid', reason: `; ${value.reason}` };
   if (empty && field.onEmpty === 'ignore') {
-    return { outcome: 'skipped_empty', reason: `; on_empty ignore: an empty ${target === 'CRM' ? 'profile' : 'CRM'} value does not blank the ${target}` };
+    return {
+      outcome: 'skipped_empty',
+      reason: `; on_empty ignore: an empty ${target === 'CRM' ? 'profile' : 'CRM'} value does not blank the ${target}`,
+    };
   }
   return undefined;
 }
@@ -220,7 +242,13 @@ export function planRecord(input: PlanInput): RecordPlan {
     const hasBase = shadowIn !== undefined && Object.hasOwn(shadowIn, key);
     const shadowRaw = hasBase ? shadowIn[key] : undefined;
     // A field the CRM did not return (partial webhook payload, narrowed read) is unchanged there.
-    const remoteRaw = !remote ? undefined : Object.hasOwn(remote.fields, key) ? (remote.fields[key] ?? null) : hasBase ? shadowRaw : null;
+    const remoteRaw = !remote
+      ? undefined
+      : Object.hasOwn(remote.fields, key)
+        ? (remote.fields[key] ?? null)
+        : hasBase
+          ? shadowRaw
+          : null;
     const remoteAt = remote ? (remote.fieldChangedAt?.[key] ?? remote.modifiedAt) : undefined;
 
     const out = fieldToRemote(field, profileRaw);
@@ -258,7 +286,8 @@ export function planRecord(input: PlanInput): RecordPlan {
       continue;
     }
     if (sameValue(pn, rn)) {
-      row.reason = hasBase && !sameValue(rn, sn) ? 'both sides changed to the same value' : 'same value on both sides';
+      row.reason =
+        hasBase && !sameValue(rn, sn) ? 'both sides changed to the same value' : 'same value on both sides';
       keepCurrent();
       continue;
     }
@@ -270,7 +299,9 @@ export function planRecord(input: PlanInput): RecordPlan {
     if (pChanged && !rChanged) decision = { want: 'profile', reason: 'profile changed' };
     else if (rChanged && !pChanged) decision = { want: 'remote', reason: 'CRM changed' };
     else if (!hasBase && (pEmpty || rEmpty)) {
-      decision = pEmpty ? { want: 'remote', reason: 'first link: only the CRM has a value' } : { want: 'profile', reason: 'first link: only the profile has a value' };
+      decision = pEmpty
+        ? { want: 'remote', reason: 'first link: only the CRM has a value' }
+        : { want: 'profile', reason: 'first link: only the profile has a value' };
     } else {
       conflict = true;
       decision = decideConflict(field, pEmpty, rEmpty, profileAt, remoteAt);
@@ -279,7 +310,8 @@ export function planRecord(input: PlanInput): RecordPlan {
     // plan sees the same situation (otherwise it would look like a profile change and be pushed).
     let heldBackRemote = false;
     if (!conflict && field.conflict === 'fill_if_empty') {
-      if (decision.want === 'profile' && !rEmpty) decision = { want: 'none', reason: 'fill_if_empty: CRM already has a value' };
+      if (decision.want === 'profile' && !rEmpty)
+        decision = { want: 'none', reason: 'fill_if_empty: CRM already has a value' };
       if (decision.want === 'remote' && !pEmpty) {
         decision = { want: 'none', reason: 'fill_if_empty: profile already has a value' };
         heldBackRemote = true;
@@ -347,7 +379,11 @@ export function planRecord(input: PlanInput): RecordPlan {
   for (const field of mapping.fields) {
     if (!field.required) continue;
     const key = resolveKey(field.remote);
-    const after = Object.hasOwn(plan.remoteDiff, key) ? plan.remoteDiff[key] : remote ? remote.fields[key] : undefined;
+    const after = Object.hasOwn(plan.remoteDiff, key)
+      ? plan.remoteDiff[key]
+      : remote
+        ? remote.fields[key]
+        : undefined;
     if (isEmptyValue(after)) plan.missingRequired.push(field.remote);
   }
   plan.noop = Object.keys(plan.remoteDiff).length === 0 && plan.traitWrites.length === 0;

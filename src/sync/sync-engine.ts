@@ -6,47 +6,33 @@
  * path calls when profiles change.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { ProfileId } from '../core/types.ts';
 import type { RemoteRecord, WebhookRequest } from '../connector-kit/connector.ts';
-import type { ConnectorLogger } from '../connector-kit/connector-module.ts';
 import { toCrmhubError } from '../connector-kit/errors.ts';
 import type { Connector } from '../connector-kit/connector.ts';
-import type { ProfileStore, StoreTx } from '../store/port.ts';
+import type { StoreTx } from '../store/port.ts';
 import { applyRemoteChanges, emptyApplyCounts, type ApplyCounts, type ApplyOptions } from './apply-remote-changes.ts';
 import { basicIdentity } from './basic-identity.ts';
 import { basicMerge } from './basic-merge.ts';
-import { createEngineContext, isoNow, type EngineContext, type RetryPolicy } from './engine-context.ts';
+import { createEngineContext, isoNow, type ContextOptions, type EngineContext } from './engine-context.ts';
 import { enqueueProfileChanges } from './outbox-enqueue.ts';
 import { emptyDrainCounts, OutboxWorker, type DrainCounts, type DrainOptions } from './outbox-worker.ts';
-import type { FieldPlanner, IdentityPort, SyncMappings } from './sync-types.ts';
+import type { FieldPlanner, IdentityPort } from './sync-types.ts';
 
-export interface SyncEngineOptions {
-  store: ProfileStore;
-  connectors: Map<string, Connector>;
-  mappings: SyncMappings;
-  /** Default: the engine's fallback three-way merge. */
+/**
+ * Engine settings: everything of `ContextOptions` (store, connectors, mappings, retry policy,
+ * `leaseMs` default 60 000, `readBeforeWrite` default true — one `readByIds` per batch of updates
+ * so undelivered rep edits meet the conflict rules —, `pauseMs` default 300 000, clock, logger,
+ * `redis` to share each connection's budget across processes) with the planner and identity
+ * optional.
+ */
+export interface SyncEngineOptions extends Omit<ContextOptions, 'planner' | 'identity'> {
+  /** Default: the engine's fallback three-way merge (`threeWayPlanner` is the real one). */
   planner?: FieldPlanner;
   /** Default: the engine's fallback resolver (first known identifier, else create). */
   identity?: IdentityPort;
   /** Worker id for leases; default a random one per engine. */
   owner?: string;
-  retry?: Partial<RetryPolicy>;
-  /** Outbox lease in ms. Default 60 000. */
-  leaseMs?: number;
-  /**
-   * Read linked records before writing them (one `readByIds` per batch of updates) so undelivered
-   * rep edits meet the conflict rules instead of being overwritten. Default true.
-   */
-  readBeforeWrite?: boolean;
-  /** Pause after `auth`/`config` failures in ms. Default 300 000. */
-  pauseMs?: number;
-  now?: () => number;
-  random?: () => number;
-  logger?: ConnectorLogger;
-  /** Shares each connection's rate budget across processes (CRMHUB_REDIS_URL). */
-  redis?: Redis;
-  redisNamespace?: string;
   /** Page size for pulls. Default 100. */
   pageSize?: number;
 }
@@ -107,22 +93,7 @@ export class SyncEngine {
   private loops: { stop: () => void; done: Promise<void> }[] = [];
 
   constructor(options: SyncEngineOptions) {
-    const ctx = createEngineContext({
-      store: options.store,
-      connectors: options.connectors,
-      mappings: options.mappings,
-      planner: options.planner ?? basicMerge,
-      identity: options.identity ?? basicIdentity,
-      ...(options.retry ? { retry: options.retry } : {}),
-      ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
-      ...(options.pauseMs !== undefined ? { pauseMs: options.pauseMs } : {}),
-      ...(options.readBeforeWrite !== undefined ? { readBeforeWrite: options.readBeforeWrite } : {}),
-      ...(options.now ? { now: options.now } : {}),
-      ...(options.random ? { random: options.random } : {}),
-      ...(options.logger ? { logger: options.logger } : {}),
-      ...(options.redis ? { redis: options.redis } : {}),
-      ...(options.redisNamespace ? { redisNamespace: options.redisNamespace } : {}),
-    });
+    const ctx = createEngineContext({ ...options, planner: options.planner ?? basicMerge, identity: options.identity ?? basicIdentity });
     this.ctx = ctx;
     this.closeThrottles = () => ctx.closeThrottles();
     this.owner = options.owner ?? `worker-${randomUUID()}`;

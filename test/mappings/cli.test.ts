@@ -60,20 +60,34 @@ describe('crmhub mappings', () => {
   it('validate: every issue as file:line:col code message, exit 2', async () => {
     const file = path.join(dir, 'hubspot', 'contacts.yaml');
     const original = readFileSync(file, 'utf8');
-    writeFileSync(file, original.replace('remote: lifecyclestage', 'remote: lifecyclestag').replace('    remote: jobtitle', '    remote: jobtitle\n    direction: to_remot'));
+    writeFileSync(
+      file,
+      original
+        .replace('remote: lifecyclestage', 'remote: lifecyclestag')
+        .replace('    remote: jobtitle', '    remote: jobtitle\n    direction: to_remot'),
+    );
     try {
       const r = await run('mappings', 'validate', dir);
       expect(r.code).toBe(2);
       const lines = r.out.trim().split('\n');
       expect(lines).toHaveLength(2);
-      expect(lines[0]).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+ E_BAD_ENUM "to_remot" is not one of .* \\(did you mean to_remote\\?\\)$`));
-      expect(lines[1]).toMatch(/:\d+:13 E_UNKNOWN_FIELD hubspot contacts has no field "lifecyclestag" \(did you mean lifecyclestage\?\)$/);
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+ E_BAD_ENUM "to_remot" is not one of .* \\(did you mean to_remote\\?\\)$`,
+        ),
+      );
+      expect(lines[1]).toMatch(
+        /:\d+:13 E_UNKNOWN_FIELD hubspot contacts has no field "lifecyclestag" \(did you mean lifecyclestage\?\)$/,
+      );
 
       const json = await run('mappings', 'validate', dir, '--json');
       expect(json.code).toBe(2);
       const parsed = JSON.parse(json.out);
       expect(parsed.ok).toBe(false);
-      expect(parsed.issues.map((i: { code: string }) => i.code).sort()).toEqual(['E_BAD_ENUM', 'E_UNKNOWN_FIELD']);
+      expect(parsed.issues.map((i: { code: string }) => i.code).sort()).toEqual([
+        'E_BAD_ENUM',
+        'E_UNKNOWN_FIELD',
+      ]);
       expect(parsed.files).toHaveLength(10);
     } finally {
       writeFileSync(file, original);
@@ -90,7 +104,20 @@ describe('crmhub mappings', () => {
             // A live HubSpot account where only `email` exists: every other mapped property is missing.
             return Promise.resolve(
               connector === 'hubspot' && object === 'contacts'
-                ? { object, fields: [{ name: 'email', label: 'Email', type: 'string', readOnly: false, unique: true, required: false, custom: false }] }
+                ? {
+                    object,
+                    fields: [
+                      {
+                        name: 'email',
+                        label: 'Email',
+                        type: 'string',
+                        readOnly: false,
+                        unique: true,
+                        required: false,
+                        custom: false,
+                      },
+                    ],
+                  }
                 : { object, fields: [] },
             );
           },
@@ -128,25 +155,64 @@ describe('crmhub mappings', () => {
     };
     let closed = 0;
     const runtime = fakeRuntime({
-      loadProfile: (id) => Promise.resolve(id.type === 'email' && id.value === 'ada@example.com' ? profile : null),
-      readRemote: () => Promise.resolve({ object: 'contacts', id: '512', fields: { email: 'ada@example.com', crmhub_plan: 'free', phone: '+1 555 0199' }, modifiedAt: '2026-11-03T00:00:00Z' }),
-      getShadow: () => Promise.resolve({ email: 'ada@example.com', crmhub_plan: 'free', phone: '+1 555 0100' }),
+      loadProfile: (id) =>
+        Promise.resolve(id.type === 'email' && id.value === 'ada@example.com' ? profile : null),
+      readRemote: () =>
+        Promise.resolve({
+          object: 'contacts',
+          id: '512',
+          fields: { email: 'ada@example.com', crmhub_plan: 'free', phone: '+1 555 0199' },
+          modifiedAt: '2026-11-03T00:00:00Z',
+        }),
+      getShadow: () =>
+        Promise.resolve({ email: 'ada@example.com', crmhub_plan: 'free', phone: '+1 555 0100' }),
       close: () => {
         closed += 1;
         return Promise.resolve();
       },
     });
     setMappingsRuntimeFactory(() => Promise.resolve(runtime));
-    const r = await run('mappings', 'preview', '--connector', 'hubspot', '--object', 'contacts', '--identifier', 'email:ada@example.com', '--dir', dir, '--json');
+    const r = await run(
+      'mappings',
+      'preview',
+      '--connector',
+      'hubspot',
+      '--object',
+      'contacts',
+      '--identifier',
+      'email:ada@example.com',
+      '--dir',
+      dir,
+      '--json',
+    );
     expect(r.code).toBe(0);
     const { plan, remoteId } = JSON.parse(r.out);
     expect(remoteId).toBe('512');
     expect(plan.remoteDiff).toEqual({ crmhub_plan: 'pro', crmhub_id: 'prf_ada' });
-    expect(plan.traitWrites).toEqual([{ key: 'phone', value: '+1 555 0199', changedAt: '2026-11-03T00:00:00Z', source: 'hubspot' }]);
-    expect(plan.fields.find((f: { field: string }) => f.field === 'crmhub_plan')).toMatchObject({ profileValue: 'pro', remoteValue: 'free', shadowValue: 'free', rule: 'prefer_profile', outcome: 'to_remote' });
+    expect(plan.traitWrites).toEqual([
+      { key: 'phone', value: '+1 555 0199', changedAt: '2026-11-03T00:00:00Z', source: 'hubspot' },
+    ]);
+    expect(plan.fields.find((f: { field: string }) => f.field === 'crmhub_plan')).toMatchObject({
+      profileValue: 'pro',
+      remoteValue: 'free',
+      shadowValue: 'free',
+      rule: 'prefer_profile',
+      outcome: 'to_remote',
+    });
     expect(closed).toBe(1);
 
-    const text = await run('mappings', 'preview', '--connector', 'hubspot', '--object', 'contacts', '--identifier', 'email:ada@example.com', '--dir', dir);
+    const text = await run(
+      'mappings',
+      'preview',
+      '--connector',
+      'hubspot',
+      '--object',
+      'contacts',
+      '--identifier',
+      'email:ada@example.com',
+      '--dir',
+      dir,
+    );
     expect(text.code).toBe(0);
     expect(text.out).toMatch(/crmhub_plan ← plan\s+"pro"\s+"free"\s+"free"\s+prefer_profile\s+to_remote/);
     expect(text.out).toContain('would send to hubspot: {"crmhub_plan":"pro","crmhub_id":"prf_ada"}');
@@ -154,9 +220,50 @@ describe('crmhub mappings', () => {
 
   it('preview: usage errors exit 2, an unknown profile exits 1', async () => {
     setMappingsRuntimeFactory(() => Promise.resolve(fakeRuntime()));
-    expect((await run('mappings', 'preview', '--connector', 'hubspot', '--object', 'contacts', '--identifier', 'nocolon', '--dir', dir)).code).toBe(2);
-    expect((await run('mappings', 'preview', '--connector', 'hubspot', '--object', 'tickets', '--identifier', 'email:a@b.c', '--dir', dir)).code).toBe(2);
-    const missing = await run('mappings', 'preview', '--connector', 'hubspot', '--object', 'contacts', '--identifier', 'email:nobody@x.io', '--dir', dir);
+    expect(
+      (
+        await run(
+          'mappings',
+          'preview',
+          '--connector',
+          'hubspot',
+          '--object',
+          'contacts',
+          '--identifier',
+          'nocolon',
+          '--dir',
+          dir,
+        )
+      ).code,
+    ).toBe(2);
+    expect(
+      (
+        await run(
+          'mappings',
+          'preview',
+          '--connector',
+          'hubspot',
+          '--object',
+          'tickets',
+          '--identifier',
+          'email:a@b.c',
+          '--dir',
+          dir,
+        )
+      ).code,
+    ).toBe(2);
+    const missing = await run(
+      'mappings',
+      'preview',
+      '--connector',
+      'hubspot',
+      '--object',
+      'contacts',
+      '--identifier',
+      'email:nobody@x.io',
+      '--dir',
+      dir,
+    );
     expect(missing.code).toBe(1);
     expect(missing.err).toContain('no profile for email:nobody@x.io');
   });

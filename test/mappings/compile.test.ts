@@ -17,7 +17,13 @@ describe('compiled mappings', () => {
     expect(compiled.hash).toBe(mappingHash(source));
     expect(compiled.hash).toMatch(/^[0-9a-f]{64}$/);
     const first = compiled.fields.find((f) => f.profile === 'first_name')!;
-    expect(first).toMatchObject({ direction: 'both', conflict: 'fill_if_empty', onEmpty: 'clear', tieBreaker: 'remote', required: false });
+    expect(first).toMatchObject({
+      direction: 'both',
+      conflict: 'fill_if_empty',
+      onEmpty: 'clear',
+      tieBreaker: 'remote',
+      required: false,
+    });
     expect(compiled.identity).toEqual({
       match: [
         { remote: 'email', identifier: 'email' },
@@ -29,7 +35,11 @@ describe('compiled mappings', () => {
   });
 
   it('toRemote applies to_remote transforms and only to_remote/both fields', () => {
-    const compiled = loadMappingText('c.yaml', 'hubspot/contacts.yaml', text('mappings/hubspot/contacts.yaml')).compiled!;
+    const compiled = loadMappingText(
+      'c.yaml',
+      'hubspot/contacts.yaml',
+      text('mappings/hubspot/contacts.yaml'),
+    ).compiled!;
     const out = toRemote(compiled, {
       email: ' Ada@Example.com',
       first_name: ' Ada ',
@@ -49,20 +59,53 @@ describe('compiled mappings', () => {
   });
 
   it('toProfile applies to_profile transforms and only to_profile/both fields', () => {
-    const compiled = loadMappingText('d.yaml', 'hubspot/deals.yaml', text('mappings/hubspot/deals.yaml')).compiled!;
-    const traits = toProfile(compiled, { dealstage: 'closedwon', amount: '1200.50', hubspot_owner_id: ' 77 ', closedate: String(Date.UTC(2026, 11, 24)), dealname: 'Big one' });
-    expect(traits).toEqual({ deal_name: 'Big one', deal_stage: 'closedwon', deal_amount: 1200.5, deal_owner: '77', deal_close_date: '2026-12-24' });
+    const compiled = loadMappingText(
+      'd.yaml',
+      'hubspot/deals.yaml',
+      text('mappings/hubspot/deals.yaml'),
+    ).compiled!;
+    const traits = toProfile(compiled, {
+      dealstage: 'closedwon',
+      amount: '1200.50',
+      hubspot_owner_id: ' 77 ',
+      closedate: String(Date.UTC(2026, 11, 24)),
+      dealname: 'Big one',
+    });
+    expect(traits).toEqual({
+      deal_name: 'Big one',
+      deal_stage: 'closedwon',
+      deal_amount: 1200.5,
+      deal_owner: '77',
+      deal_close_date: '2026-12-24',
+    });
   });
 
   it('keeps Pipedrive custom field names and resolves them to hash keys at run time', () => {
-    const compiled = loadMappingText('p.yaml', 'pipedrive/persons.yaml', text('mappings/pipedrive/persons.yaml')).compiled!;
+    const compiled = loadMappingText(
+      'p.yaml',
+      'pipedrive/persons.yaml',
+      text('mappings/pipedrive/persons.yaml'),
+    ).compiled!;
     expect(compiled.fields.some((f) => f.remote === 'Plan')).toBe(true);
     const hash = 'a'.repeat(40);
     const resolve = resolverFromSchema({
       object: 'persons',
-      fields: [{ name: hash, label: 'Plan', type: 'enum', readOnly: false, unique: false, required: false, custom: true }],
+      fields: [
+        {
+          name: hash,
+          label: 'Plan',
+          type: 'enum',
+          readOnly: false,
+          unique: false,
+          required: false,
+          custom: true,
+        },
+      ],
     });
-    expect(toRemote(compiled, { plan: 'starter', first_name: 'Ada' }, resolve)).toEqual({ [hash]: 'starter', first_name: 'Ada' });
+    expect(toRemote(compiled, { plan: 'starter', first_name: 'Ada' }, resolve)).toEqual({
+      [hash]: 'starter',
+      first_name: 'Ada',
+    });
     expect(toProfile(compiled, { email: 'ADA@X.IO' }, resolve)).toEqual({ email: 'ada@x.io' });
     expect(remoteFieldKeys(compiled, resolve)).toContain(hash);
   });

@@ -5,7 +5,10 @@ import { validateMappingSource } from '../../src/mapping/validate-mapping.ts';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const dir = (kind: string): string => path.join(here, 'fixtures', kind);
-const yamlFiles = (kind: string): string[] => readdirSync(dir(kind)).filter((f) => f.endsWith('.yaml')).sort();
+const yamlFiles = (kind: string): string[] =>
+  readdirSync(dir(kind))
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
 
 /** `# expect: CODE path` lines at the top of an invalid fixture. */
 function expectations(text: string): { code: string; path: string }[] {
@@ -62,7 +65,12 @@ describe('issue positions and suggestions', () => {
 
   it('suggests lifecyclestage for lifecyclestag', () => {
     const { issues } = validateMappingSource(read('unknown-field.yaml'), { file: 'f.yaml' });
-    expect(issues[0]).toMatchObject({ code: 'E_UNKNOWN_FIELD', line: 11, col: 13, suggestion: 'lifecyclestage' });
+    expect(issues[0]).toMatchObject({
+      code: 'E_UNKNOWN_FIELD',
+      line: 11,
+      col: 13,
+      suggestion: 'lifecyclestage',
+    });
   });
 
   it('suggests a Pipedrive custom field by its name', () => {
@@ -78,7 +86,10 @@ describe('issue positions and suggestions', () => {
   });
 
   it('collects issues of several kinds in one pass', () => {
-    const text = read('unknown-key.yaml').replace('    remote: email\n  - profile', '    remote: email\n    direction: sideways\n  - profile');
+    const text = read('unknown-key.yaml').replace(
+      '    remote: email\n  - profile',
+      '    remote: email\n    direction: sideways\n  - profile',
+    );
     const codes = new Set(validateMappingSource(text, { file: 'f.yaml' }).issues.map((i) => i.code));
     expect([...codes].sort()).toEqual(['E_BAD_ENUM', 'E_MISSING_KEY', 'E_UNKNOWN_KEY']);
   });
@@ -86,23 +97,69 @@ describe('issue positions and suggestions', () => {
   it('reports a field missing from the live schema as an error, and unknown offline fields only as warnings', () => {
     const text = readFileSync(path.join(dir('valid'), 'pipedrive-by-name.yaml'), 'utf8');
     const offline = validateMappingSource(text, { file: 'f.yaml' }).issues;
-    expect(offline).toEqual([expect.objectContaining({ code: 'W_UNKNOWN_FIELD', severity: 'warning', path: 'fields[2].remote' })]);
+    expect(offline).toEqual([
+      expect.objectContaining({ code: 'W_UNKNOWN_FIELD', severity: 'warning', path: 'fields[2].remote' }),
+    ]);
     const live = validateMappingSource(text, {
       file: 'f.yaml',
       remoteSchema: {
         object: 'persons',
         fields: [
-          { name: 'crmhub_hash_aaaa', label: 'crmhub id', type: 'string', readOnly: false, unique: true, required: false, custom: true },
-          { name: 'abc123', label: 'Plan', type: 'enum', readOnly: false, unique: false, required: false, custom: true },
+          {
+            name: 'crmhub_hash_aaaa',
+            label: 'crmhub id',
+            type: 'string',
+            readOnly: false,
+            unique: true,
+            required: false,
+            custom: true,
+          },
+          {
+            name: 'abc123',
+            label: 'Plan',
+            type: 'enum',
+            readOnly: false,
+            unique: false,
+            required: false,
+            custom: true,
+          },
         ],
       },
     }).issues;
-    expect(live.map((i) => `${i.code} ${i.path}`).sort()).toEqual(['E_UNKNOWN_FIELD fields[1].remote', 'E_UNKNOWN_FIELD fields[2].remote']);
+    expect(live.map((i) => `${i.code} ${i.path}`).sort()).toEqual([
+      'E_UNKNOWN_FIELD fields[1].remote',
+      'E_UNKNOWN_FIELD fields[2].remote',
+    ]);
   });
 
   it('checks that a file sits at mappings/<connector>/<object>.yaml', () => {
     const text = readFileSync(path.join(dir('valid'), 'pipedrive-by-name.yaml'), 'utf8');
-    const { issues } = validateMappingSource(text, { file: 'f.yaml', expected: { connector: 'pipedrive', object: 'organizations' } });
-    expect(issues.filter((i) => i.severity === 'error').map((i) => `${i.code} ${i.path}`)).toEqual(['E_FILE_PLACE object']);
+    const { issues } = validateMappingSource(text, {
+      file: 'f.yaml',
+      expected: { connector: 'pipedrive', object: 'organizations' },
+    });
+    expect(issues.filter((i) => i.severity === 'error').map((i) => `${i.code} ${i.path}`)).toEqual([
+      'E_FILE_PLACE object',
+    ]);
+  });
+
+  it('warns when records are created but a field the CRM requires is not written', () => {
+    const text = read('not-unique.yaml')
+      .replace('remote: Email # Salesforce does not enforce unique emails', 'remote: Crmhub_Id__c')
+      .replace('identifier: email', 'identifier: profile_id');
+    const { issues } = validateMappingSource(text, { file: 'f.yaml' });
+    expect(issues).toEqual([
+      expect.objectContaining({
+        code: 'W_REQUIRED_UNMAPPED',
+        severity: 'warning',
+        path: 'identity',
+        message: expect.stringContaining('"LastName"'),
+      }),
+    ]);
+    const skip = validateMappingSource(
+      text.replace('      identifier: profile_id', '      identifier: profile_id\n  on_no_match: skip'),
+      { file: 'f.yaml' },
+    );
+    expect(skip.issues).toEqual([]);
   });
 });

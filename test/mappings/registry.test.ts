@@ -24,7 +24,12 @@ describe('MappingRegistry hot reload', () => {
 
   it('loads every file and records each version it loads', async () => {
     const onLoaded = vi.fn();
-    registry = await MappingRegistry.open({ dir, watch: false, onLoaded, now: () => new Date('2026-11-29T12:00:00Z') });
+    registry = await MappingRegistry.open({
+      dir,
+      watch: false,
+      onLoaded,
+      now: () => new Date('2026-11-29T12:00:00Z'),
+    });
     expect(registry.all()).toHaveLength(10);
     expect(registry.status().ok).toBe(true);
     const hash = mappingHash(readFileSync(file()));
@@ -45,12 +50,22 @@ describe('MappingRegistry hot reload', () => {
     writeFileSync(file(), original.replace('remote: lifecyclestage', 'remote: lifecyclestag'));
     const broken = await registry.reload();
     expect(broken.ok).toBe(false);
-    expect(broken.issues).toEqual([expect.objectContaining({ code: 'E_UNKNOWN_FIELD', suggestion: 'lifecyclestage' })]);
+    expect(broken.issues).toEqual([
+      expect.objectContaining({ code: 'E_UNKNOWN_FIELD', suggestion: 'lifecyclestage' }),
+    ]);
     const fileStatus = broken.files[file()]!;
-    expect(fileStatus).toMatchObject({ ok: false, liveHash: good.hash, connector: 'hubspot', object: 'contacts' });
+    expect(fileStatus).toMatchObject({
+      ok: false,
+      liveHash: good.hash,
+      connector: 'hubspot',
+      object: 'contacts',
+    });
     expect(fileStatus.hash).not.toBe(good.hash);
     expect(registry.get('hubspot', 'contacts')).toBe(good);
-    expect(logger.warn).toHaveBeenCalledWith(expect.objectContaining({ file: file(), keptHash: good.hash }), expect.stringContaining('last good version'));
+    expect(logger.warn).toHaveBeenCalledWith(
+      expect.objectContaining({ file: file(), keptHash: good.hash }),
+      expect.stringContaining('last good version'),
+    );
 
     const fixed = original.replace('remote: jobtitle', 'remote: jobtitle\n    direction: to_profile');
     writeFileSync(file(), fixed);
@@ -72,15 +87,26 @@ describe('MappingRegistry hot reload', () => {
 
   it('a recording failure does not stop the mapping going live', async () => {
     const logger = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
-    registry = await MappingRegistry.open({ dir, watch: false, logger, onLoaded: () => Promise.reject(new TypeError('store down')) });
+    registry = await MappingRegistry.open({
+      dir,
+      watch: false,
+      logger,
+      onLoaded: () => Promise.reject(new TypeError('store down')),
+    });
     expect(registry.all()).toHaveLength(10);
     expect(logger.error).toHaveBeenCalled();
   });
 
   it('picks up an edit on its own when watching the folder', async () => {
     registry = await MappingRegistry.open({ dir, debounceMs: 20 });
-    const edited = readFileSync(file(), 'utf8').replace('remote: jobtitle', 'remote: jobtitle\n    direction: none');
+    const edited = readFileSync(file(), 'utf8').replace(
+      'remote: jobtitle',
+      'remote: jobtitle\n    direction: none',
+    );
     writeFileSync(file(), edited);
-    await vi.waitFor(() => expect(registry!.get('hubspot', 'contacts')?.hash).toBe(mappingHash(edited)), { timeout: 10_000, interval: 25 });
+    await vi.waitFor(() => expect(registry!.get('hubspot', 'contacts')?.hash).toBe(mappingHash(edited)), {
+      timeout: 10_000,
+      interval: 25,
+    });
   });
 });

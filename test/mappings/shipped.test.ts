@@ -32,7 +32,9 @@ describe('shipped default mappings', () => {
   it('every file references the generated schema for editor help', async () => {
     const result = await loadMappingDir(mappingsDir);
     for (const f of result.files) {
-      expect(readFileSync(f.file, 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=../mapping.schema.json');
+      expect(readFileSync(f.file, 'utf8').split('\n')[0]).toBe(
+        '# yaml-language-server: $schema=../mapping.schema.json',
+      );
     }
   });
 
@@ -40,16 +42,35 @@ describe('shipped default mappings', () => {
     const { files } = await loadMappingDir(mappingsDir);
     const byKey = new Map(files.map((f) => [`${f.compiled?.connector}/${f.compiled?.object}`, f.compiled!]));
     for (const key of ['hubspot/contacts', 'salesforce/Contact', 'salesforce/Lead', 'pipedrive/persons']) {
-      const outbound = byKey.get(key)!.fields.filter((f) => f.direction === 'to_remote').map((f) => f.profile);
-      expect(outbound).toEqual(expect.arrayContaining(['plan', 'product_usage_score', 'engagement_score', 'churn_risk', 'audiences']));
+      const outbound = byKey
+        .get(key)!
+        .fields.filter((f) => f.direction === 'to_remote')
+        .map((f) => f.profile);
+      expect(outbound).toEqual(
+        expect.arrayContaining([
+          'plan',
+          'product_usage_score',
+          'engagement_score',
+          'churn_risk',
+          'audiences',
+        ]),
+      );
     }
     for (const key of ['hubspot/deals', 'salesforce/Opportunity', 'pipedrive/deals']) {
-      const inbound = byKey.get(key)!.fields.filter((f) => f.direction === 'to_profile').map((f) => f.profile);
-      expect(inbound).toEqual(expect.arrayContaining(['deal_stage', 'deal_amount', 'deal_owner', 'deal_close_date']));
+      const inbound = byKey
+        .get(key)!
+        .fields.filter((f) => f.direction === 'to_profile')
+        .map((f) => f.profile);
+      expect(inbound).toEqual(
+        expect.arrayContaining(['deal_stage', 'deal_amount', 'deal_owner', 'deal_close_date']),
+      );
     }
     const phone = byKey.get('hubspot/contacts')!.fields.find((f) => f.profile === 'phone')!;
     expect(phone).toMatchObject({ direction: 'both', conflict: 'prefer_remote_unless_empty' });
-    expect(byKey.get('hubspot/contacts')!.identity.match[0]).toEqual({ remote: 'email', identifier: 'email' });
+    expect(byKey.get('hubspot/contacts')!.identity.match[0]).toEqual({
+      remote: 'email',
+      identifier: 'email',
+    });
   });
 
   it('mappings/mapping.schema.json is the generated schema, byte for byte', () => {
@@ -66,7 +87,8 @@ describe('shipped default mappings', () => {
       const obj = node as Record<string, unknown>;
       const props = obj.properties as Record<string, Record<string, unknown>> | undefined;
       for (const [name, prop] of Object.entries(props ?? {})) {
-        if (typeof prop.description !== 'string' || prop.description.length === 0) missing.push(`${at}.${name}`);
+        if (typeof prop.description !== 'string' || prop.description.length === 0)
+          missing.push(`${at}.${name}`);
       }
       for (const [k, v] of Object.entries(obj)) walk(v, `${at}.${k}`);
     };
@@ -83,7 +105,9 @@ describe('shipped default mappings', () => {
       expect(validate.errors ?? [], f.file).toEqual([]);
       expect(ok).toBe(true);
     }
-    const bad = parse(readFileSync(path.join(root, 'test/mappings/fixtures/invalid/unknown-key.yaml'), 'utf8'));
+    const bad = parse(
+      readFileSync(path.join(root, 'test/mappings/fixtures/invalid/unknown-key.yaml'), 'utf8'),
+    );
     expect(validate(bad)).toBe(false);
   });
 });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { applyTransforms, misfitTransformIndex, parseInstant } from '../../src/mapping/transforms.ts';
 import type { TransformSpec } from '../../src/mapping/mapping-schema.ts';
 
-const run = (chain: TransformSpec[], value: Parameters<typeof applyTransforms>[1]) => applyTransforms(chain, value);
+const run = (chain: TransformSpec[], value: Parameters<typeof applyTransforms>[1]) =>
+  applyTransforms(chain, value);
 
 describe('transforms', () => {
   it('normalises emails and rejects non-emails', () => {
@@ -34,7 +35,10 @@ describe('transforms', () => {
     expect(run([{ date: 'iso_date' }], String(ms))).toEqual({ kind: 'ok', value: '2026-11-29' });
     expect(run([{ date: 'epoch_ms_date' }], '2026-11-29T15:30:00Z')).toEqual({ kind: 'ok', value: ms });
     expect(run([{ datetime: 'iso' }], ms + 1000)).toEqual({ kind: 'ok', value: '2026-11-29T00:00:01.000Z' });
-    expect(run([{ datetime: 'epoch_s' }], '2026-11-29T00:00:01Z')).toEqual({ kind: 'ok', value: ms / 1000 + 1 });
+    expect(run([{ datetime: 'epoch_s' }], '2026-11-29T00:00:01Z')).toEqual({
+      kind: 'ok',
+      value: ms / 1000 + 1,
+    });
     expect(run([{ date: 'iso_date' }], 'yesterday').kind).toBe('error');
     expect(parseInstant(1_700_000_000)).toBe(1_700_000_000_000);
   });
@@ -44,9 +48,14 @@ describe('transforms', () => {
     expect(run([{ enum: { map, unknown: 'error' } }], 'PRO')).toEqual({ kind: 'ok', value: 'pro' });
     expect(run([{ enum: { map, unknown: 'pass' } }], 'gold')).toEqual({ kind: 'ok', value: 'gold' });
     expect(run([{ enum: { map, unknown: 'drop' } }], 'gold')).toEqual({ kind: 'drop' });
-    expect(run([{ enum: { map, unknown: 'default', default: 'free' } }], 'gold')).toEqual({ kind: 'ok', value: 'free' });
+    expect(run([{ enum: { map, unknown: 'default', default: 'free' } }], 'gold')).toEqual({
+      kind: 'ok',
+      value: 'free',
+    });
     expect(run([{ enum: { map, unknown: 'error' } }], 'gold').kind).toBe('error');
-    expect(run([{ enum: { map, unknown: 'drop' } }, { join: { separator: ';' } }], ['pro', 'gold', 'free'])).toEqual({ kind: 'ok', value: 'pro;free' });
+    expect(
+      run([{ enum: { map, unknown: 'drop' } }, { join: { separator: ';' } }], ['pro', 'gold', 'free']),
+    ).toEqual({ kind: 'ok', value: 'pro;free' });
   });
 
   it('joins and splits multi-value fields', () => {

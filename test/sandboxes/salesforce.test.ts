@@ -509,10 +509,12 @@ describe('salesforce sandbox: outbound messages and change events', () => {
     await control('drain');
     await conn.sobject('Contact').update({ Id: c.id, Email: 'don@example.com' });
     await control('edit', { object: 'Contact', id: c.id, fields: { Title: 'Professor' } });
+    await control('delete', { object: 'Contact', id: c.id });
     await control('drain');
     const events = received.filter((r) => r.contentType.startsWith('application/json')).flatMap((r) => JSON.parse(r.body));
     const headers = events.map((e: any) => e.data.payload.ChangeEventHeader);
-    expect(headers.map((h: any) => h.changeType)).toEqual(['CREATE', 'UPDATE', 'UPDATE']);
+    expect(headers.map((h: any) => h.changeType)).toEqual(['CREATE', 'UPDATE', 'UPDATE', 'DELETE']);
+    expect(headers[2].commitUser).not.toBe(headers[1].commitUser);
     expect(headers[0]).toMatchObject({ entityName: 'Contact', recordIds: [c.id], changeOrigin: 'com/salesforce/api/rest/62.0;client=crmhub' });
     expect(headers[1].changedFields).toEqual(['Email', 'LastModifiedDate']);
     expect(headers[2].changeOrigin).toBe('');

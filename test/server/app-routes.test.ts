@@ -12,13 +12,14 @@ import { ADMIN_TOKEN, BASIC, BEARER, WRITE_KEY, harness, post, type Harness } fr
 
 const changedCalls: { ids: ProfileId[]; visible: boolean }[] = [];
 
-const webhookProbe: FastifyPluginAsync = async (app) => {
-  app.post('/webhooks/probe', async (request) => ({
+const webhookProbe: FastifyPluginAsync = (app) => {
+  app.post('/webhooks/probe', (request, reply) => reply.send({
     raw: request.rawBody?.toString('base64') ?? null,
     bodyType: Buffer.isBuffer(request.body) ? 'buffer' : typeof request.body,
     body: Buffer.isBuffer(request.body) ? null : request.body,
   }));
-  app.get('/admin/probe', { preHandler: app.crmhub.requireAdmin }, async () => ({ admin: true }));
+  app.get('/admin/probe', { preHandler: app.crmhub.requireAdmin }, (_request, reply) => reply.send({ admin: true }));
+  return Promise.resolve();
 };
 
 describe('app routes', () => {

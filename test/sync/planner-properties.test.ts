@@ -25,14 +25,20 @@ const FIELDS = MIXED.fields.map((f) => f.remote);
 const TIMES = [T0, T1, T2, T3];
 
 const valuesFor = (pools: Record<string, JsonValue[]>) =>
-  fc.record(Object.fromEntries(FIELDS.map((f) => [f, fc.option(fc.constantFrom(...(pools[f] ?? TEXT)), { nil: undefined })])));
+  fc.record(
+    Object.fromEntries(
+      FIELDS.map((f) => [f, fc.option(fc.constantFrom(...(pools[f] ?? TEXT)), { nil: undefined })]),
+    ),
+  );
 
 const stateArb = fc.record({
   profile: valuesFor(PROFILE_POOLS),
   profileAt: fc.record(Object.fromEntries(FIELDS.map((f) => [f, fc.constantFrom(...TIMES)]))),
   remote: fc.option(valuesFor(REMOTE_POOLS), { nil: undefined }),
   remoteAt: fc.constantFrom(...TIMES),
-  fieldAt: fc.option(fc.record(Object.fromEntries(FIELDS.map((f) => [f, fc.constantFrom(...TIMES)]))), { nil: undefined }),
+  fieldAt: fc.option(fc.record(Object.fromEntries(FIELDS.map((f) => [f, fc.constantFrom(...TIMES)]))), {
+    nil: undefined,
+  }),
   shadow: fc.option(valuesFor(REMOTE_POOLS), { nil: undefined }),
 });
 type State = typeof stateArb extends fc.Arbitrary<infer S> ? S : never;
@@ -42,11 +48,20 @@ const defined = (o: Record<string, JsonValue | undefined>): FieldValues =>
 
 function toInput(s: State): PlanInput {
   const traits: Record<string, { value: JsonValue; changedAt: string }> = {};
-  for (const [k, v] of Object.entries(s.profile)) if (v !== undefined) traits[k] = { value: v, changedAt: s.profileAt[k] ?? T0 };
+  for (const [k, v] of Object.entries(s.profile))
+    if (v !== undefined) traits[k] = { value: v, changedAt: s.profileAt[k] ?? T0 };
   return {
     mapping: MIXED,
     traits,
-    ...(s.remote ? { remote: { fields: defined(s.remote), modifiedAt: s.remoteAt, ...(s.fieldAt ? { fieldChangedAt: s.fieldAt } : {}) } } : {}),
+    ...(s.remote
+      ? {
+          remote: {
+            fields: defined(s.remote),
+            modifiedAt: s.remoteAt,
+            ...(s.fieldAt ? { fieldChangedAt: s.fieldAt } : {}),
+          },
+        }
+      : {}),
     // A shadow exists only for a linked record (deleted records are the engine's business).
     shadow: s.shadow && s.remote ? defined(s.shadow) : null,
     identifiers: { profile_id: 'prf_1' },
@@ -54,7 +69,8 @@ function toInput(s: State): PlanInput {
 }
 
 /** A CRM that stores what it is sent the way HubSpot does: every value back as a string. */
-const crmStore = (v: JsonValue): JsonValue => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v);
+const crmStore = (v: JsonValue): JsonValue =>
+  typeof v === 'number' || typeof v === 'boolean' ? String(v) : v;
 
 /**
  * What the CRM holds for a key. A key missing from a read means "not returned, unchanged", i.e. the
@@ -79,7 +95,11 @@ function apply(input: PlanInput, plan: RecordPlan): PlanInput {
   return {
     ...input,
     traits,
-    remote: { fields, modifiedAt: touched ? '2026-12-01T00:00:00.000Z' : (input.remote?.modifiedAt ?? T0), ...(input.remote?.fieldChangedAt ? { fieldChangedAt: input.remote.fieldChangedAt } : {}) },
+    remote: {
+      fields,
+      modifiedAt: touched ? '2026-12-01T00:00:00.000Z' : (input.remote?.modifiedAt ?? T0),
+      ...(input.remote?.fieldChangedAt ? { fieldChangedAt: input.remote.fieldChangedAt } : {}),
+    },
     shadow: plan.shadow,
   };
 }
@@ -97,7 +117,8 @@ describe('planner properties', () => {
         expect(second.traitWrites).toEqual([]);
         // and the held-back situations stay held back the same way
         for (const f of first.fields) {
-          if (HELD_BACK.has(f.outcome)) expect(second.fields.find((g) => g.key === f.key)?.outcome).toBe(f.outcome);
+          if (HELD_BACK.has(f.outcome))
+            expect(second.fields.find((g) => g.key === f.key)?.outcome).toBe(f.outcome);
         }
       }),
       { numRuns: 2000 },
@@ -110,7 +131,9 @@ describe('planner properties', () => {
         const input = toInput({ ...s, remote, shadow: remote });
         const plan = planRecord(input);
         expect(plan.traitWrites).toEqual([]);
-        expect(plan.fields.filter((f) => f.outcome === 'to_profile' || f.outcome === 'conflict_remote_won')).toEqual([]);
+        expect(
+          plan.fields.filter((f) => f.outcome === 'to_profile' || f.outcome === 'conflict_remote_won'),
+        ).toEqual([]);
         expect(plan.conflicts).toEqual([]);
       }),
       { numRuns: 1000 },
@@ -123,7 +146,10 @@ describe('planner properties', () => {
         const input = toInput(s);
         const after = apply(input, planRecord(input));
         // the CRM webhook brings back exactly what it stored
-        const again = planRecord({ ...after, remote: { fields: { ...after.remote!.fields }, modifiedAt: '2026-12-02T00:00:00.000Z' } });
+        const again = planRecord({
+          ...after,
+          remote: { fields: { ...after.remote!.fields }, modifiedAt: '2026-12-02T00:00:00.000Z' },
+        });
         expect(again.noop).toBe(true);
       }),
       { numRuns: 1000 },

@@ -101,6 +101,31 @@ describe.each(['sqlite', 'postgres'] as const)('SyncEngine on %s', (dialect) => 
       expect(await fx.store.pendingOutboxCount()).toBe(0);
     });
 
+    it('profile churn that changes no mapped value costs no API call; required fields gate creates', async () => {
+      fx = await engineFixture(['alpha']);
+      const alpha = fx.crms.get('alpha')!;
+      alpha.repEdit('contacts', undefined, { email: 'churn@x.io', firstname: 'C' });
+      await deliverWebhooks(fx.engine, alpha);
+      const p = await profileOf(fx, 'email', 'churn@x.io');
+      const calls = alpha.calls.total;
+      // An event touched the profile (e.g. a track call) but no mapped value changed.
+      await fx.store.transaction((tx) => fx!.engine.profilesChangedHook(tx, [p.id]));
+      const counts = await fx.engine.push('alpha');
+      expect(counts.skipped).toBeGreaterThan(0);
+      expect(alpha.calls.total).toBe(calls);
+      // An anonymous profile without the required email creates no CRM record.
+      const mapping = fx.engine.ctx.mappings.get('alpha', 'contacts')!;
+      mapping.fields.find((f) => f.profileKey === 'email')!.required = true;
+      await fx.store.transaction(async (tx) => {
+        const anon = await tx.createProfile('person', new Date().toISOString());
+        await tx.writeTraits(anon.id, [{ key: 'plan', value: 'free', source: 'event', changedAt: new Date().toISOString() }]);
+        await fx!.engine.onProfilesChanged(tx, [anon.id]);
+      });
+      await fx.engine.push('alpha');
+      expect(alpha.calls.write ?? 0).toBe(0);
+      expect(alpha.records('contacts')).toHaveLength(1);
+    });
+
     it('dead-letters one bad record and writes the rest of the batch', async () => {
       fx = await engineFixture(['alpha']);
       const alpha = fx.crms.get('alpha')!;

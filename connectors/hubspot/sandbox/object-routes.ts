@@ -66,6 +66,29 @@ function tooMany(reply: FastifyReply, count: number, limit = BATCH_LIMIT): Fasti
   });
 }
 
+/** The common start of a batch route: object type, body, 100-input cap. Null when already answered. */
+function batchInput<T extends { inputs: unknown[] }>(request: FastifyRequest, reply: FastifyReply, schema: z.ZodType<T>): { object: ObjectName; body: T } | null {
+  const object = objectOr400(request, reply);
+  if (!object) return null;
+  const body = parseOr400(schema, request.body, reply);
+  if (!body) return null;
+  if (body.inputs.length > BATCH_LIMIT) {
+    void tooMany(reply, body.inputs.length);
+    return null;
+  }
+  return { object, body };
+}
+
+type AssociationInput = z.infer<typeof assocInput>;
+
+/** `associations` of a create body: the target type is implied by the type id, so try each object. */
+function associateOnCreate(ctx: RouteContext, object: ObjectName, id: string, associations: AssociationInput[] | undefined): void {
+  for (const a of associations ?? []) {
+    const types = a.types.map((t) => ({ category: t.associationCategory, typeId: t.associationTypeId }));
+    for (const to of ['companies', 'contacts', 'deals'] as const) if (ctx.store.associate(object, id, to, a.to.id, types, ctx.apiSource)) break;
+  }
+}
+
 function duplicates(ids: string[]): string[] {
   const seen = new Set<string>();
   const dup = new Set<string>();
@@ -161,12 +184,7 @@ export function registerObjectRoutes(app: FastifyInstance, ctx: RouteContext): v
     if (!body) return reply;
     const result = ctx.store.create(object, body.properties, ctx.apiSource);
     if (!result.ok) return sendWriteError(reply, object, result);
-    for (const a of body.associations ?? []) {
-      // The association's target type is implied by its type id; try each object.
-      for (const to of ['companies', 'contacts', 'deals'] as const) {
-        if (ctx.store.associate(object, result.record.id, to, a.to.id, a.types.map((t) => ({ category: t.associationCategory, typeId: t.associationTypeId })), ctx.apiSource)) break;
-      }
-    }
+    associateOnCreate(ctx, object, result.record.id, body.associations);
     return reply.code(201).send(toPublic(result.record, { properties: Object.keys(body.properties) }));
   });
 
@@ -204,11 +222,9 @@ export function registerObjectRoutes(app: FastifyInstance, ctx: RouteContext): v
   });
 
   app.post(`${base}/batch/read`, async (request, reply) => {
-    const object = objectOr400(request, reply);
-    if (!object) return reply;
-    const body = parseOr400(batchReadSchema, request.body, reply);
-    if (!body) return reply;
-    if (body.inputs.length > BATCH_LIMIT) return tooMany(reply, body.inputs.length);
+    const parsed = batchInput(request, reply, batchReadSchema);
+    if (!parsed) return reply;
+    const { object, body } = parsed;
     if ((body.propertiesWithHistory?.length ?? 0) > 0 && body.inputs.length > HISTORY_BATCH_LIMIT) {
       return sendError(reply, 400, 'VALIDATION_ERROR', 'The maximum number of inputs supported in a batch request for property histories is 50. Please reduce the number of items and try again');
     }
@@ -232,11 +248,9 @@ export function registerObjectRoutes(app: FastifyInstance, ctx: RouteContext): v
   });
 
   app.post(`${base}/batch/create`, async (request, reply) => {
-    const object = objectOr400(request, reply);
-    if (!object) return reply;
-    const body = parseOr400(batchCreateSchema, request.body, reply);
-    if (!body) return reply;
-    if (body.inputs.length > BATCH_LIMIT) return tooMany(reply, body.inputs.length);
+    const parsed = batchInput(request, reply, batchCreateSchema);
+    if (!parsed) return reply;
+    const { object, body } = parsed;
     const startedAt = new Date().toISOString();
     const results: PublicObject[] = [];
     const errors: HubSpotErrorBody[] = [];
@@ -247,11 +261,7 @@ export function registerObjectRoutes(app: FastifyInstance, ctx: RouteContext): v
         errors.push(writeError(object, result, trace ? { objectWriteTraceId: [trace] } : {}));
         continue;
       }
-      for (const a of input.associations ?? []) {
-        for (const to of ['companies', 'contacts', 'deals'] as const) {
-          if (ctx.store.associate(object, result.record.id, to, a.to.id, a.types.map((t) => ({ category: t.associationCategory, typeId: t.associationTypeId })), ctx.apiSource)) break;
-        }
-      }
+      associateOnCreate(ctx, object, result.record.id, input.associations);
       const out = toPublic(result.record, { properties: Object.keys(input.properties) });
       if (trace) out.objectWriteTraceId = trace;
       results.push(out);
@@ -260,11 +270,9 @@ export function registerObjectRoutes(app: FastifyInstance, ctx: RouteContext): v
   });
 
   app.post(`${base}/batch/update`, async (request, reply) => {
-    const object = objectOr400(request, reply);
-    if (!object) return reply;
-    const body = parseOr400(batchUpdateSchema, request.body, reply);
-    if (!body) return reply;
-    if (body.inputs.length > BATCH_LIMIT) return tooMany(reply, body.inputs.length);
+    const parsed = batchInput(request, reply, batchUpdateSchema);
+    if (!parsed) return reply;
+    const { object, body } = parsed;
     const dup = duplicates(body.inputs.map((i) => i.id));
     if (dup.length > 0) return sendError(reply, 400, 'VALIDATION_ERROR', `Duplicate IDs found in batch input: [${dup.join(', ')}]. IDs must be unique`, { context: { ids: dup } });
     const startedAt = new Date().toISOString();
@@ -286,11 +294,9 @@ export function registerObjectRoutes(app: FastifyInstance, ctx: RouteContext): v
   });
 
   app.post(`${base}/batch/upsert`, async (request, reply) => {
-    const object = objectOr400(request, reply);
-    if (!object) return reply;
-    const body = parseOr400(batchUpdateSchema, request.body, reply);
-    if (!body) return reply;
-    if (body.inputs.length > BATCH_LIMIT) return tooMany(reply, body.inputs.length);
+    const parsed = batchInput(request, reply, batchUpdateSchema);
+    if (!parsed) return reply;
+    const { object, body } = parsed;
     for (const input of body.inputs) {
       const idProperty = input.idProperty ?? 'hs_object_id';
       // Upsert needs a property with hasUniqueValue (spec: "idProperty … must be a unique property").
@@ -326,11 +332,9 @@ export function registerObjectRoutes(app: FastifyInstance, ctx: RouteContext): v
   });
 
   app.post(`${base}/batch/archive`, async (request, reply) => {
-    const object = objectOr400(request, reply);
-    if (!object) return reply;
-    const body = parseOr400(batchArchiveSchema, request.body, reply);
-    if (!body) return reply;
-    if (body.inputs.length > BATCH_LIMIT) return tooMany(reply, body.inputs.length);
+    const parsed = batchInput(request, reply, batchArchiveSchema);
+    if (!parsed) return reply;
+    const { object, body } = parsed;
     for (const input of body.inputs) ctx.store.archive(object, input.id, ctx.apiSource);
     return reply.code(204).send();
   });

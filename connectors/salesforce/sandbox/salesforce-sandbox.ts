@@ -278,8 +278,9 @@ export class SalesforceSandbox implements SandboxBehaviour {
     if (!parsed.success) throw new TypeError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     const c = parsed.data;
     if (c.dailyQuota !== undefined) this.quota.limit = c.dailyQuota;
-    if (c.rateLimit === null) this.window = null;
-    else if (c.rateLimit) this.window = new RollingWindowLimiter(c.rateLimit.requests ?? 1000, c.rateLimit.windowMs ?? 1000);
+    // `rateLimit: {}` (or null) turns the window off; `windowMs` defaults to one second.
+    if (c.rateLimit === null || (c.rateLimit && c.rateLimit.requests === undefined)) this.window = null;
+    else if (c.rateLimit?.requests !== undefined) this.window = new RollingWindowLimiter(c.rateLimit.requests, c.rateLimit.windowMs ?? 1000);
     if (c.webhookUrl !== undefined) this.notifier.webhookUrl = c.webhookUrl;
     if (c.duplicateRule !== undefined) {
       this.org.duplicateRule.clear();

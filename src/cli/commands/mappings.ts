@@ -50,7 +50,10 @@ async function openRuntime(): Promise<MappingsRuntime> {
   try {
     mod = (await import(specifier)) as { openMappingsRuntime?: OpenMappingsRuntime };
   } catch {
-    throw new CliExit(2, 'crmhub: this command needs the runtime (src/cli/runtime.ts), which is not available in this build');
+    throw new CliExit(
+      2,
+      'crmhub: this command needs the runtime (src/cli/runtime.ts), which is not available in this build',
+    );
   }
   if (typeof mod.openMappingsRuntime !== 'function') {
     throw new CliExit(2, 'crmhub: src/cli/runtime.ts does not export openMappingsRuntime()');
@@ -85,7 +88,9 @@ async function validate(dir: string, options: { remote?: boolean; json?: boolean
       for (const issue of result.issues) process.stdout.write(`${formatIssue(issue)}\n`);
       const errors = result.issues.filter((i) => i.severity === 'error').length;
       const warnings = result.issues.length - errors;
-      process.stderr.write(`${result.files.length} mapping file(s), ${errors} error(s), ${warnings} warning(s)${options.remote ? ' (checked against the live CRM schema)' : ''}\n`);
+      process.stderr.write(
+        `${result.files.length} mapping file(s), ${errors} error(s), ${warnings} warning(s)${options.remote ? ' (checked against the live CRM schema)' : ''}\n`,
+      );
     }
     if (failed) throw new CliExit(2);
   } finally {
@@ -111,22 +116,41 @@ function renderPlan(plan: RecordPlan): string {
     f.reason,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
   const out = [line(header), ...rows.map(line)];
   out.push('');
   out.push(`mapping ${plan.connector}/${plan.object} ${plan.mappingHash.slice(0, 12)}`);
-  out.push(`would send to ${plan.connector}: ${Object.keys(plan.remoteDiff).length === 0 ? 'nothing' : JSON.stringify(plan.remoteDiff)}`);
-  out.push(`would write traits: ${plan.traitWrites.length === 0 ? 'nothing' : plan.traitWrites.map((t) => `${t.key}=${JSON.stringify(t.value)}`).join(', ')}`);
-  if (plan.conflicts.length > 0) out.push(`conflicts: ${plan.conflicts.length}${plan.needsReview ? ' (some parked for review)' : ''}`);
-  if (plan.missingRequired.length > 0) out.push(`missing required fields: ${plan.missingRequired.join(', ')}`);
+  out.push(
+    `would send to ${plan.connector}: ${Object.keys(plan.remoteDiff).length === 0 ? 'nothing' : JSON.stringify(plan.remoteDiff)}`,
+  );
+  out.push(
+    `would write traits: ${plan.traitWrites.length === 0 ? 'nothing' : plan.traitWrites.map((t) => `${t.key}=${JSON.stringify(t.value)}`).join(', ')}`,
+  );
+  if (plan.conflicts.length > 0)
+    out.push(`conflicts: ${plan.conflicts.length}${plan.needsReview ? ' (some parked for review)' : ''}`);
+  if (plan.missingRequired.length > 0)
+    out.push(`missing required fields: ${plan.missingRequired.join(', ')}`);
   return `${out.join('\n')}\n`;
 }
 
-async function preview(options: { connector: string; object: string; identifier: string; dir?: string; json?: boolean }): Promise<void> {
+async function preview(options: {
+  connector: string;
+  object: string;
+  identifier: string;
+  dir?: string;
+  json?: boolean;
+}): Promise<void> {
   const identifier = parseIdentifierArg(options.identifier);
-  if (!identifier) throw new CliExit(2, `crmhub: --identifier must be TYPE:VALUE, got ${JSON.stringify(options.identifier)}`);
+  if (!identifier)
+    throw new CliExit(
+      2,
+      `crmhub: --identifier must be TYPE:VALUE, got ${JSON.stringify(options.identifier)}`,
+    );
   const loaded = await loadMappingDir(options.dir ?? defaultDir());
-  const file = loaded.files.find((f) => f.compiled?.connector === options.connector && f.compiled.object === options.object);
+  const file = loaded.files.find(
+    (f) => f.compiled?.connector === options.connector && f.compiled.object === options.object,
+  );
   const mapping = file?.compiled;
   if (!mapping) {
     for (const issue of loaded.issues) process.stderr.write(`${formatIssue(issue)}\n`);
@@ -144,15 +168,27 @@ async function preview(options: { connector: string; object: string; identifier:
     const plan = planRecord({
       mapping,
       traits: profile.traits,
-      ...(record ? { remote: { fields: record.fields, modifiedAt: record.modifiedAt, ...(record.fieldChangedAt ? { fieldChangedAt: record.fieldChangedAt } : {}) } } : {}),
+      ...(record
+        ? {
+            remote: {
+              fields: record.fields,
+              modifiedAt: record.modifiedAt,
+              ...(record.fieldChangedAt ? { fieldChangedAt: record.fieldChangedAt } : {}),
+            },
+          }
+        : {}),
       shadow,
       identifiers,
       resolveKey: resolverFromSchema(schema),
     });
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ profileId: profile.id, remoteId: record?.id ?? null, plan })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ profileId: profile.id, remoteId: record?.id ?? null, plan })}\n`,
+      );
     } else {
-      process.stdout.write(`profile ${profile.id} ↔ ${mapping.connector} ${mapping.object} ${record ? record.id : '(no linked record: would create)'}\n`);
+      process.stdout.write(
+        `profile ${profile.id} ↔ ${mapping.connector} ${mapping.object} ${record ? record.id : '(no linked record: would create)'}\n`,
+      );
       process.stdout.write(renderPlan(plan));
     }
   } finally {
@@ -161,7 +197,9 @@ async function preview(options: { connector: string; object: string; identifier:
 }
 
 export function registerMappings(program: Command): void {
-  const mappings = program.command('mappings').description('validate, document and preview field-mapping files');
+  const mappings = program
+    .command('mappings')
+    .description('validate, document and preview field-mapping files');
 
   mappings
     .command('validate')
@@ -188,7 +226,15 @@ export function registerMappings(program: Command): void {
     .requiredOption('--identifier <type:value>', 'the profile, e.g. email:ada@example.com')
     .option('--dir <dir>', 'mappings folder (default: $CRMHUB_MAPPINGS_DIR or ./mappings)')
     .option('--json', 'machine-readable output on stdout')
-    .action(async (options: { connector: string; object: string; identifier: string; dir?: string; json?: boolean }) => {
-      await preview(options);
-    });
+    .action(
+      async (options: {
+        connector: string;
+        object: string;
+        identifier: string;
+        dir?: string;
+        json?: boolean;
+      }) => {
+        await preview(options);
+      },
+    );
 }

@@ -40,7 +40,7 @@ export function formatProfile(profile: Profile): string {
   lines.push(...table(['TYPE', 'VALUE', 'SOURCE'], profile.identifiers.map((i) => [i.type, i.value, i.source])));
   lines.push('', 'TRAITS');
   const traits = Object.entries(profile.traits).sort(([a], [b]) => a.localeCompare(b));
-  lines.push(...table(['KEY', 'VALUE', 'SOURCE', 'CHANGED AT'], traits.map(([key, t]) => [key, shorten(JSON.stringify(t.value)), t.source, t.changedAt])));
+  lines.push(...table(['KEY', 'VALUE', 'SOURCE', 'CHANGED AT'], traits.map(([key, t]) => [key, shorten(typeof t.value === 'string' ? t.value : JSON.stringify(t.value)), t.source, t.changedAt])));
   return `${lines.join('\n')}\n`;
 }
 

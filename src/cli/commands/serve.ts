@@ -49,6 +49,7 @@ export const serveHooks: ServeHook[] = [];
 
 // ---- REGISTER SERVE HOOKS HERE ----------------------------------------------------------------
 // e.g. `import { syncServeHook } from '../../sync/serve-hook.ts'; serveHooks.push(syncServeHook);`
+import { syncServeHook } from '../serve-wiring.ts'; serveHooks.push(syncServeHook);
 // -----------------------------------------------------------------------------------------------
 
 export interface RunningServer {

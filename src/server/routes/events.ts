@@ -33,7 +33,7 @@ function describe(issue: EventIssue): string {
 }
 
 /** Registers the event routes on the app (uses `app.crmhub`). */
-export const eventRoutes: FastifyPluginAsync = async (app) => {
+export const eventRoutes: FastifyPluginAsync = (app) => {
   const { ingest, metrics, config } = app.crmhub;
 
   const authorise = (request: FastifyRequest, reply: FastifyReply): boolean => {
@@ -98,6 +98,7 @@ export const eventRoutes: FastifyPluginAsync = async (app) => {
     }
     return reply.send(SUCCESS);
   });
+  return Promise.resolve();
 };
 
 function failedIndexes(events: { index: number; event: IngestEvent }[], outcomes: Outcome<EventOutcome>[]): number[] {

@@ -6,10 +6,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { scrubSecrets } from '../logger.ts';
 
-export const healthRoutes: FastifyPluginAsync = async (app) => {
+export const healthRoutes: FastifyPluginAsync = (app) => {
   const { readiness, metrics, config } = app.crmhub;
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
 
   app.get('/readyz', async (_request, reply) => {
     const report = await readiness.run();
@@ -21,4 +21,5 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
     const text = await metrics.registry.metrics();
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });
+  return Promise.resolve();
 };

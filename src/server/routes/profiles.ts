@@ -17,7 +17,7 @@ const byIdentifierQuery = z.object({
 });
 
 export function profileRoutes(profileView: ProfileViewFn): FastifyPluginAsync {
-  return async (app) => {
+  return (app) => {
     const { store, requireAdmin } = app.crmhub;
 
     app.get('/v1/profiles/:id', { preHandler: requireAdmin }, async (request, reply) => {
@@ -37,5 +37,6 @@ export function profileRoutes(profileView: ProfileViewFn): FastifyPluginAsync {
       if (profile === null) return reply.code(404).send(errorBody('PROFILE_NOT_FOUND', `no profile holds ${parsed.type}:${parsed.value}`));
       return reply.send(profile);
     });
+    return Promise.resolve();
   };
 }

@@ -1,0 +1,37 @@
+/** The sandboxes' control API (design.md §6): stats, config, seed, edit, reset. */
+import { z } from 'zod';
+import type { RunningSandbox } from '../../../src/connector-kit/connector-module.ts';
+
+const statsSchema = z.looseObject({
+  calls: z.record(z.string(), z.number()),
+  totalCalls: z.number(),
+  rateLimited: z.number(),
+  records: z.record(z.string(), z.number()),
+});
+export type SandboxStats = z.infer<typeof statsSchema>;
+
+async function control(sandbox: RunningSandbox, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${sandbox.baseUrl}/_sandbox/${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${sandbox.slug} /_sandbox/${path}: ${res.status} ${text.slice(0, 300)}`);
+  return text === '' ? null : (JSON.parse(text) as unknown);
+}
+
+export async function stats(sandbox: RunningSandbox): Promise<SandboxStats> {
+  return statsSchema.parse(await control(sandbox, 'GET', 'stats'));
+}
+
+export function configure(sandbox: RunningSandbox, config: Record<string, unknown>): Promise<unknown> {
+  return control(sandbox, 'POST', 'config', config);
+}
+
+export function seed(sandbox: RunningSandbox, object: string, count: number): Promise<unknown> {
+  return control(sandbox, 'POST', 'seed', { object, count });
+}
+
+export function reset(sandbox: RunningSandbox): Promise<unknown> {
+  return control(sandbox, 'POST', 'reset', {});
+}
