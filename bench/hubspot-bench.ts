@@ -155,7 +155,7 @@ async function main(): Promise<void> {
         ratebound_calls: calls,
         ratebound_429s: s4.rateLimited - s3.rateLimited,
         ratebound_push_seconds: Number((pushMs / 1000).toFixed(2)),
-        ratebound_allowed_seconds: allowedMs / 1000,
+        ratebound_allowed_seconds: Number((allowedMs / 1000).toFixed(2)),
         ratebound_time_ratio: Number((pushMs / allowedMs).toFixed(3)),
         pull_records: pulled,
         pull_calls: s6.totalCalls - s5.totalCalls,

@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   try {
     await control('seed', { object: 'organizations', count: 200 });
     await control('seed', { object: 'persons', count: LINKED });
-    const connector = new PipedriveConnector({ baseUrl: sb.baseUrl, apiToken: sb.credentials['apiToken']!, burst: BURST, windowMs: WINDOW_MS, searchBurst: SEARCH_BURST, maxConcurrent: 64 });
+    const connector = new PipedriveConnector({ baseUrl: sb.baseUrl, apiToken: sb.credentials['apiToken']!, burst: BURST, windowMs: WINDOW_MS, searchBurst: SEARCH_BURST });
     await connector.describe('persons'); // field names → keys, once per TTL, not per record
     // Let the window empty so the timed run starts from a fresh 2-second window.
     await new Promise((r) => setTimeout(r, WINDOW_MS + 100));

@@ -247,7 +247,11 @@ export class HubSpotConnector implements Connector {
     const unique = [...new Set(ids)];
     for (let i = 0; i < unique.length; i += chunk) {
       const part = unique.slice(i, i + chunk);
-      const batch = await this.client.batchRead(object, part, properties, history);
+      const batch = await this.client.batchRead(object, part, properties, history).catch((error: unknown) => {
+        // Missing ids come back as a 207 error entry; should HubSpot answer 404 for an all-missing batch, that is "none found".
+        if (error instanceof CrmhubError && error.code === 'HUBSPOT_OBJECT_NOT_FOUND') return { results: [], errors: [] };
+        throw error;
+      });
       const records = this.toRecords(object, info, batch.results);
       await this.addLinks(object, records, links);
       const asked = new Set(part);

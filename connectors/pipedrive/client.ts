@@ -26,7 +26,7 @@ export interface PipedriveClientOptions {
   windowMs?: number;
   /** Search requests per window. Default 10 (all plans). */
   searchBurst?: number;
-  /** Requests in flight at once. Default 16. */
+  /** Requests in flight at once. Default 32. */
   maxConcurrent?: number;
   /** Per-request timeout, ms. Default 30 000. */
   timeoutMs?: number;
@@ -110,7 +110,7 @@ export class PipedriveClient {
       burst: options.burst ?? 20,
       windowMs: options.windowMs ?? 2000,
       searchBurst: options.searchBurst ?? 10,
-      maxConcurrent: options.maxConcurrent ?? 16,
+      maxConcurrent: options.maxConcurrent ?? 32,
       now: this.now,
     });
     const root = options.baseUrl.replace(/\/+$/, '');

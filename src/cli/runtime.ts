@@ -23,6 +23,7 @@ import type { SyncMappings, SyncObjectMapping } from '../sync/sync-types.ts';
 import type { MappingsRuntime } from './commands/mappings.ts';
 import type { SyncRuntime } from './commands/sync-runtime.ts';
 import { connectorModules } from './connector-modules.ts';
+import { withReadRetry } from './read-retry.ts';
 
 export interface OpenRuntimeOptions {
   /** Settings source; default `process.env`. Connector credentials are read from it too. */
@@ -151,7 +152,7 @@ export async function openRuntime(options: OpenRuntimeOptions = {}): Promise<Run
   const store = options.store ?? (await openStore(config.databaseUrl));
   const opened: { close(): Promise<void> | void }[] = [];
   try {
-    const connectors = options.connectors ?? connectorsFromEnv(connectorEnv(config, env), logger);
+    const connectors = withReadRetry(options.connectors ?? connectorsFromEnv(connectorEnv(config, env), logger));
     const mappings = await MappingRegistry.open({
       dir: config.mappingsDir,
       watch: options.watchMappings ?? false,

@@ -84,8 +84,6 @@ export function crmFields(slug: string, person: DemoPerson): Record<string, unkn
   if (slug === 'salesforce') return { Email: email, FirstName: person.firstName, LastName: person.lastName, Phone: phone };
   return {
     name: `${person.firstName} ${person.lastName}`,
-    first_name: person.firstName,
-    last_name: person.lastName,
     emails: [{ value: email, primary: true, label: 'work' }],
     phones: [{ value: phone, primary: true, label: 'work' }],
   };

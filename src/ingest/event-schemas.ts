@@ -71,25 +71,20 @@ export const trackSchema = z
   })
   .refine(needsUser, userMessage);
 
-export const pageSchema = z
-  .looseObject({
-    ...common,
-    type: z.literal('page'),
-    name: z.string({ error: 'must be a string' }).nullish(),
-    category: z.string({ error: 'must be a string' }).nullish(),
-    properties: jsonObject.nullish(),
-  })
-  .refine(needsUser, userMessage);
+/** `page` and `screen` share a shape: a view with an optional name and category. */
+const viewSchema = <T extends 'page' | 'screen'>(type: T) =>
+  z
+    .looseObject({
+      ...common,
+      type: z.literal(type),
+      name: z.string({ error: 'must be a string' }).nullish(),
+      category: z.string({ error: 'must be a string' }).nullish(),
+      properties: jsonObject.nullish(),
+    })
+    .refine(needsUser, userMessage);
 
-export const screenSchema = z
-  .looseObject({
-    ...common,
-    type: z.literal('screen'),
-    name: z.string({ error: 'must be a string' }).nullish(),
-    category: z.string({ error: 'must be a string' }).nullish(),
-    properties: jsonObject.nullish(),
-  })
-  .refine(needsUser, userMessage);
+export const pageSchema = viewSchema('page');
+export const screenSchema = viewSchema('screen');
 
 export const groupSchema = z
   .looseObject({

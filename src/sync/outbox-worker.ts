@@ -295,51 +295,58 @@ export class OutboxWorker {
     }
     options.step?.('after-write');
     const byRef = new Map(outcomes.map((o) => [o.ref, o]));
+    const succeeded: { p: PreparedItem; outcome: Extract<WriteOutcome, { ok: true }> }[] = [];
     for (const p of chunk) {
       const outcome = byRef.get(p.item.ref);
       if (!outcome) {
         await this.settleFailure(options.owner, slug, p.record.rows, new CrmhubError('transient', 'The connector returned no outcome for this record', { code: 'MISSING_OUTCOME', context: { connector: slug, object, record: p.item.ref } }), counts);
       } else if (outcome.ok) {
-        await this.settleSuccess(options, object, p, outcome, counts);
+        succeeded.push({ p, outcome });
       } else {
         await this.settleFailure(options.owner, slug, p.record.rows, outcome.error, counts);
       }
     }
+    if (succeeded.length > 0) await this.settleSuccesses(options, object, succeeded, counts);
   }
 
-  private async settleSuccess(options: DrainOptions, object: string, p: PreparedItem, outcome: Extract<WriteOutcome, { ok: true }>, counts: DrainCounts): Promise<void> {
+  /** Shadows and CRM-id identifiers of a whole batch in one transaction, then the rows complete. */
+  private async settleSuccesses(options: DrainOptions, object: string, succeeded: { p: PreparedItem; outcome: Extract<WriteOutcome, { ok: true }> }[], counts: DrainCounts): Promise<void> {
     const { ctx } = this;
     const slug = options.connector;
     const identifierType = ctx.declaration(slug, object).identifierType;
     const now = isoNow(ctx);
     await ctx.store.transaction(async (tx) => {
-      if (outcome.movedFrom && p.shadow && outcome.movedFrom !== outcome.remoteId) await tx.moveRemoteRecord(slug, object, outcome.movedFrom, outcome.remoteId);
-      if (p.item.delete) {
-        if (p.shadow) await tx.upsertRemoteRecord({ ...p.shadow, deleted: true, syncedAt: now });
-        return;
+      for (const { p, outcome } of succeeded) {
+        if (outcome.movedFrom && p.shadow && outcome.movedFrom !== outcome.remoteId) await tx.moveRemoteRecord(slug, object, outcome.movedFrom, outcome.remoteId);
+        if (p.item.delete) {
+          if (p.shadow) await tx.upsertRemoteRecord({ ...p.shadow, deleted: true, syncedAt: now });
+          continue;
+        }
+        const current = (await tx.getRemoteRecord(slug, object, outcome.remoteId)) ?? p.shadow;
+        const written: FieldValues = { ...p.item.fields };
+        if (p.item.upsertKey) written[p.item.upsertKey.field] = p.item.upsertKey.value;
+        const fieldChangedAt = { ...(current?.fieldChangedAt ?? {}) };
+        if (outcome.modifiedAt) for (const k of Object.keys(written)) fieldChangedAt[k] = outcome.modifiedAt;
+        await tx.upsertRemoteRecord({
+          connector: slug,
+          object,
+          remoteId: outcome.remoteId,
+          profileId: p.profileId,
+          shadow: { ...(current && !current.deleted ? current.shadow : {}), ...written },
+          remoteChangedAt: outcome.modifiedAt ?? current?.remoteChangedAt ?? null,
+          fieldChangedAt,
+          syncedAt: now,
+          deleted: false,
+        });
+        await tx.addIdentifier({ type: identifierType, value: outcome.remoteId, profileId: p.profileId, source: slug, at: now });
       }
-      const current = (await tx.getRemoteRecord(slug, object, outcome.remoteId)) ?? p.shadow;
-      const written: FieldValues = { ...p.item.fields };
-      if (p.item.upsertKey) written[p.item.upsertKey.field] = p.item.upsertKey.value;
-      const fieldChangedAt = { ...(current?.fieldChangedAt ?? {}) };
-      if (outcome.modifiedAt) for (const k of Object.keys(written)) fieldChangedAt[k] = outcome.modifiedAt;
-      await tx.upsertRemoteRecord({
-        connector: slug,
-        object,
-        remoteId: outcome.remoteId,
-        profileId: p.profileId,
-        shadow: { ...(current && !current.deleted ? current.shadow : {}), ...written },
-        remoteChangedAt: outcome.modifiedAt ?? current?.remoteChangedAt ?? null,
-        fieldChangedAt,
-        syncedAt: now,
-        deleted: false,
-      });
-      await tx.addIdentifier({ type: identifierType, value: outcome.remoteId, profileId: p.profileId, source: slug, at: now });
     });
     options.step?.('after-shadow');
-    await this.completeRows(options.owner, p.record.rows);
-    if (outcome.created) counts.created++;
-    else counts.updated++;
+    for (const { p, outcome } of succeeded) {
+      await this.completeRows(options.owner, p.record.rows);
+      if (outcome.created) counts.created++;
+      else counts.updated++;
+    }
   }
 
   private async settleFailure(owner: string, slug: string, rows: OutboxRow[], error: CrmhubError, counts: DrainCounts): Promise<void> {

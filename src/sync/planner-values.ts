@@ -4,6 +4,7 @@
  * by meaning, not bytes — otherwise our own write would look like a remote change (an echo).
  */
 import type { JsonValue } from '../core/types.ts';
+import type { CompiledField } from '../mapping/compile-mapping.ts';
 import { isEmptyValue } from '../mapping/transforms.ts';
 
 const NUMERIC = /^-?\d+(\.\d+)?$/;
@@ -38,4 +39,19 @@ function stableJson(value: JsonValue): string {
 /** Whether two values mean the same (after `canonicalValue`). */
 export function sameValue(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
   return stableJson(canonicalValue(a)) === stableJson(canonicalValue(b));
+}
+
+/**
+ * Multi-value fields written as a joined string (HubSpot checkboxes, Salesforce multi-select
+ * picklists) compare as sets: CRMs return the values in their option order, not ours, and a mere
+ * re-ordering must not look like a change (or every sync would write it again).
+ */
+export function asSet(field: CompiledField, value: JsonValue | undefined): JsonValue | undefined {
+  const last = field.toRemote[field.toRemote.length - 1];
+  if (typeof value !== 'string' || last === undefined || typeof last === 'string' || !('join' in last))
+    return value;
+  return value
+    .split(last.join.separator)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }

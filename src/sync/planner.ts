@@ -14,7 +14,7 @@ import type { ConflictRule, Direction } from '../mapping/mapping-schema.ts';
 import { fieldToProfile, fieldToRemote, sendsToProfile, sendsToRemote } from '../mapping/mapping-values.ts';
 import type { TransformResult } from '../mapping/transforms.ts';
 import { isEmptyValue } from '../mapping/transforms.ts';
-import { sameValue } from './planner-values.ts';
+import { asSet, sameValue } from './planner-values.ts';
 
 /** The CRM record as read (vendor keys), or absent when it does not exist yet. */
 export interface PlanRemote {
@@ -285,15 +285,17 @@ export function planRecord(input: PlanInput): RecordPlan {
       keepCurrent();
       continue;
     }
-    if (sameValue(pn, rn)) {
+    const same = (a: JsonValue | undefined, b: JsonValue | undefined): boolean =>
+      sameValue(asSet(field, a), asSet(field, b));
+    if (same(pn, rn)) {
       row.reason =
-        hasBase && !sameValue(rn, sn) ? 'both sides changed to the same value' : 'same value on both sides';
+        hasBase && !same(rn, sn) ? 'both sides changed to the same value' : 'same value on both sides';
       keepCurrent();
       continue;
     }
 
-    const pChanged = !hasBase || !sameValue(pn, sn);
-    const rChanged = !hasBase || !sameValue(rn, sn);
+    const pChanged = !hasBase || !same(pn, sn);
+    const rChanged = !hasBase || !same(rn, sn);
     let decision: Decision;
     let conflict = false;
     if (pChanged && !rChanged) decision = { want: 'profile', reason: 'profile changed' };

@@ -36,4 +36,7 @@ fields:
     direction: to_remote
     transforms: { to_remote: [{ enum: { map: { pro: PRO, free: FREE }, unknown: drop } }] }
   - { profile: amount, remote: amount, transforms: { to_remote: [number], to_profile: [number] } }
+  - profile: tags
+    remote: tags
+    transforms: { to_remote: [{ join: { separator: ';' } }], to_profile: [{ split: { separator: ';' } }] }
 `);

@@ -4,7 +4,7 @@ import type { FieldValues, JsonValue } from '../../src/core/types.ts';
 import { fieldToProfile, fieldToRemote } from '../../src/mapping/mapping-values.ts';
 import type { PlanInput, RecordPlan } from '../../src/sync/planner.ts';
 import { planRecord } from '../../src/sync/planner.ts';
-import { sameValue } from '../../src/sync/planner-values.ts';
+import { asSet, sameValue } from '../../src/sync/planner-values.ts';
 import { MIXED, T0, T1, T2, T3 } from './planner-helpers.ts';
 
 // Value pools per field, chosen so normalisation matters (case, numeric strings, empties).
@@ -13,12 +13,14 @@ const PROFILE_POOLS: Record<string, JsonValue[]> = {
   score: [null, 1, '1', 2, '2.0'],
   plan: [null, 'pro', 'PRO', 'free', 'gold'],
   amount: [null, 10, '10', 12.5],
+  tags: [null, [], ['a'], ['b', 'a'], ['a', 'b']],
 };
 const REMOTE_POOLS: Record<string, JsonValue[]> = {
   email: [null, '', 'a@x.io', 'A@X.IO', 'b@x.io'],
   score: [null, '1', '2'],
   plan: [null, 'PRO', 'FREE'],
   amount: [null, '10', '12.5', '10.0'],
+  tags: [null, '', 'a', 'a;b', 'b;a'],
 };
 const TEXT: JsonValue[] = [null, '', 'a', 'b', 'c'];
 const FIELDS = MIXED.fields.map((f) => f.remote);
@@ -68,9 +70,14 @@ function toInput(s: State): PlanInput {
   };
 }
 
-/** A CRM that stores what it is sent the way HubSpot does: every value back as a string. */
-const crmStore = (v: JsonValue): JsonValue =>
-  typeof v === 'number' || typeof v === 'boolean' ? String(v) : v;
+/**
+ * A CRM that stores what it is sent the way HubSpot does: every value back as a string, and
+ * multi-select values in its own (here: sorted) order.
+ */
+function crmStore(key: string, v: JsonValue): JsonValue {
+  if (key === 'tags' && typeof v === 'string') return v.split(';').sort().join(';');
+  return typeof v === 'number' || typeof v === 'boolean' ? String(v) : v;
+}
 
 /**
  * What the CRM holds for a key. A key missing from a read means "not returned, unchanged", i.e. the
@@ -90,7 +97,7 @@ function apply(input: PlanInput, plan: RecordPlan): PlanInput {
     const v = effectiveRemote(input, key);
     if (v !== undefined) fields[key] = v;
   }
-  for (const [k, v] of Object.entries(plan.remoteDiff)) fields[k] = crmStore(v);
+  for (const [k, v] of Object.entries(plan.remoteDiff)) fields[k] = crmStore(k, v);
   const touched = Object.keys(plan.remoteDiff).length > 0;
   return {
     ...input,
@@ -172,7 +179,7 @@ describe('planner properties', () => {
           const back = fieldToProfile(field, r);
           const rn = back?.kind === 'ok' ? fieldToRemote(field, back.value) : undefined;
           const norm = (x: typeof pn) => (x?.kind === 'ok' ? x.value : null);
-          expect(sameValue(norm(pn), norm(rn))).toBe(true);
+          expect(sameValue(asSet(field, norm(pn)), asSet(field, norm(rn)))).toBe(true);
         }
       }),
       { numRuns: 2000 },

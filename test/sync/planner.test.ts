@@ -309,6 +309,33 @@ fields:
     expect(r.shadow).toMatchObject({ stage: 'lead', phone: '1' });
   });
 
+  it('multi-value fields compare as sets: the CRM re-ordering our values is not a change', () => {
+    const m = mappingFrom(`
+connector: hubspot
+object: contacts
+profile_kind: person
+identity: { match: [{ remote: email, identifier: email }] }
+fields:
+  - { profile: audiences, remote: crmhub_audiences, direction: to_remote, transforms: { to_remote: [{ join: { separator: ";" } }] } }
+`);
+    const base = {
+      mapping: m,
+      traits: traits({ audiences: ['power_users', 'at_risk'] }),
+      shadow: { crmhub_audiences: 'power_users;at_risk' },
+    };
+    const reordered = planRecord({
+      ...base,
+      remote: { fields: { crmhub_audiences: 'at_risk;power_users' }, modifiedAt: T2 },
+    });
+    expect(reordered.noop).toBe(true);
+    const changed = planRecord({
+      ...base,
+      traits: traits({ audiences: ['at_risk'] }),
+      remote: { fields: { crmhub_audiences: 'at_risk;power_users' }, modifiedAt: T2 },
+    });
+    expect(changed.remoteDiff).toEqual({ crmhub_audiences: 'at_risk' });
+  });
+
   it('invalid values are reported and not written', () => {
     const r = plan({
       profile: { email: 'not an email' },
