@@ -61,7 +61,7 @@ async function spawnSandbox(): Promise<{ credentials: Record<string, string>; ch
 async function main(): Promise<void> {
   const json = process.argv.includes('--json');
   const { credentials, child } = await spawnSandbox();
-  const sb = { baseUrl: credentials['baseUrl']!, credentials, close: async () => void child.stdin?.end() };
+  const sb = { baseUrl: credentials['baseUrl']!, credentials, close: () => Promise.resolve(void child.stdin?.end()) };
   const stats = async (): Promise<Stats> => (await (await fetch(`${sb.baseUrl}/_sandbox/stats`)).json()) as Stats;
   const control = async (route: string, body: unknown) => {
     await fetch(`${sb.baseUrl}/_sandbox/${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

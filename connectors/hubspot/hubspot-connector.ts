@@ -170,7 +170,9 @@ export class HubSpotConnector implements Connector {
 
   async readChanges(object: string, cursor: string | null, options: ReadOptions = {}): Promise<ChangePage> {
     const info = this.info(object);
-    const c = options.full || cursor === null ? initialCursor() : decodeCursor(cursor);
+    // A full read starts over only on its first page: the engine passes `full` with every page of
+    // the pass, each with the cursor the previous page returned (restarting there loops forever).
+    const c = cursor === null ? initialCursor() : decodeCursor(cursor);
     const { properties, links } = await this.readProperties(object, info, options.fields);
     const records: RemoteRecord[] = [];
 

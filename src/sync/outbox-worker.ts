@@ -167,7 +167,7 @@ export class OutboxWorker {
     const linked = prepared.filter((p) => p.item.remoteId !== undefined);
     if (ctx.readBeforeWrite && linked.length > 0) {
       // Lost-update guard: read the linked records, apply what a rep changed, then diff again.
-      if (!(await this.refreshLinked(options, mapping, linked.map((p) => p.record), counts))) {
+      if (!(await this.refreshLinked(options, mapping, linked, counts))) {
         prepared = prepared.filter((p) => p.item.remoteId === undefined);
       } else {
         const again: PreparedItem[] = prepared.filter((p) => p.item.remoteId === undefined);
@@ -192,17 +192,11 @@ export class OutboxWorker {
    * rep's edit not yet delivered by webhook or pull meets the conflict rules instead of being
    * overwritten (a lost update). False when the read failed; the rows were settled then.
    */
-  private async refreshLinked(options: DrainOptions, mapping: SyncObjectMapping, records: PendingRecord[], counts: DrainCounts): Promise<boolean> {
+  private async refreshLinked(options: DrainOptions, mapping: SyncObjectMapping, linked: PreparedItem[], counts: DrainCounts): Promise<boolean> {
     const { ctx } = this;
     const slug = options.connector;
-    const read = ctx.store.read();
-    const ids: string[] = [];
-    for (const record of records) {
-      const live = await read.resolveProfile(record.profileId);
-      if (!live) continue;
-      const linked = (await read.findRemoteRecordsByProfile(slug, mapping.object, live.id)).find((r) => !r.deleted);
-      if (linked) ids.push(linked.remoteId);
-    }
+    const records = linked.map((p) => p.record);
+    const ids = linked.map((p) => p.item.remoteId).filter((id): id is string => id !== undefined);
     if (ids.length === 0) return true;
     const connector = ctx.connector(slug);
     const max = ctx.declaration(slug, mapping.object).maxBatchSize;
