@@ -84,6 +84,22 @@ export class FieldResolver {
     });
   }
 
+  /** A custom field named by its 40-character key (mappings resolved with `resolverFromSchema`). */
+  async customByKey(entity: PipedriveEntity, key: string): Promise<FieldDef> {
+    let cat = await this.catalogue(entity);
+    let def = cat.byKey.get(key);
+    if (!def && this.now() - cat.loadedAt >= this.minRefreshMs) {
+      cat = await this.catalogue(entity, true);
+      def = cat.byKey.get(key);
+    }
+    if (def?.is_custom_field) return def;
+    const object = OBJECT_BY_ENTITY[entity];
+    throw new CrmhubError('config', `Pipedrive ${object} custom field key ${key} does not exist (deleted?); update the mapping`, {
+      code: 'PIPEDRIVE_UNKNOWN_FIELD',
+      context: { connector: 'pipedrive', object, field: key },
+    });
+  }
+
   /** Whether `name` is a custom field of the entity right now (cached). */
   async hasCustom(entity: PipedriveEntity, name: string): Promise<boolean> {
     return (await this.catalogue(entity)).byName.has(name);

@@ -16,6 +16,9 @@ import type { FieldDef, PipedriveEntity, V2Record } from './client.ts';
 import type { FieldCatalogue, FieldResolver } from './field-resolver.ts';
 import { OBJECT_BY_ENTITY } from './declaration.ts';
 
+/** Pipedrive's custom field keys: 40 lowercase hex characters. */
+export const CUSTOM_KEY = /^[0-9a-f]{40}$/;
+
 type Kind = 'string' | 'number' | 'integer' | 'date' | 'datetime' | 'strings' | 'json';
 
 /** Standard fields by flat name: value kind and whether writes may set them. */
@@ -262,7 +265,8 @@ export async function toWriteBody(
       else body[name] = value;
       continue;
     }
-    const def = await resolver.customField(entity, name);
+    // Custom fields by name ("Plan"), or by key when the mapping was resolved against describe().
+    const def = CUSTOM_KEY.test(name) ? await resolver.customByKey(entity, name) : await resolver.customField(entity, name);
     custom[def.field_code] = encodeCustom(entity, def, value);
   }
   if (entity === 'person') personParts(fields, memo, body);

@@ -32,7 +32,7 @@ import { PipedriveClient, type PipedriveClientOptions, type PipedriveEntity, typ
 import { decodePullCursor, encodePullCursor, type PullCursor } from './cursor.ts';
 import { ENTITY_BY_OBJECT, OBJECT_BY_ENTITY, PIPEDRIVE_BATCH, pipedriveDeclaration } from './declaration.ts';
 import { FieldResolver, type FieldCatalogue } from './field-resolver.ts';
-import { describeFields, isStandardField, memoOf, recordHash, toFields, toWriteBody, type ContactMemo } from './objects.ts';
+import { CUSTOM_KEY, describeFields, isStandardField, memoOf, recordHash, toFields, toWriteBody, type ContactMemo } from './objects.ts';
 import { parsePipedriveWebhook, verifyBasicAuth } from './webhooks.ts';
 
 export interface PipedriveConnectorOptions extends PipedriveClientOptions {
@@ -104,7 +104,13 @@ export class PipedriveConnector implements Connector {
     let fields: FieldValues = toFields(entity, record, catalogue);
     if (only) {
       const keep = new Set(only);
-      fields = Object.fromEntries(Object.entries(fields).filter(([k]) => keep.has(k)));
+      const byKey: FieldValues = {};
+      // Fields asked for by 40-character key (a mapping resolved against describe()) come by key.
+      for (const k of keep) {
+        const def = CUSTOM_KEY.test(k) ? catalogue?.byKey.get(k) : undefined;
+        if (def && def.field_name in fields) byKey[k] = fields[def.field_name] ?? null;
+      }
+      fields = { ...Object.fromEntries(Object.entries(fields).filter(([k]) => keep.has(k))), ...byKey };
     }
     return {
       object: OBJECT_BY_ENTITY[entity],
@@ -283,7 +289,8 @@ export class PipedriveConnector implements Connector {
       term = item.upsertKey.value;
       const field = item.upsertKey.field;
       searchIn = isStandardField(entity, field) ? (field === 'title' ? 'title' : field === 'email' ? 'email' : 'name') : 'custom_fields';
-      if (searchIn === 'custom_fields') await this.fields.customField(entity, field); // config error if the key field is gone
+      // A config error when the key's custom field is gone.
+      if (searchIn === 'custom_fields') await (CUSTOM_KEY.test(field) ? this.fields.customByKey(entity, field) : this.fields.customField(entity, field));
     }
     if (!term || !searchIn) return undefined;
     const ids = await this.client.search(entity, term, searchIn);

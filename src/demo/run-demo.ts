@@ -122,7 +122,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const seeded = new Map<string, Map<number, string>>();
   const writeKey = 'demo-write-key';
   const env: Record<string, string> = {};
-  const eventsSent = { identify: 0, track: 0, page: 0 };
 
   const sendEvents = async (batch: Record<string, JsonValue>[]): Promise<void> => {
     if (!server) fail('crmhub is not running');
@@ -260,9 +259,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         batch.push({ type: 'page', messageId: `demo-page-${p.index}-${started}`, userId: `user-${p.index}`, name: 'Pricing', properties: { path: '/pricing' } });
       }
       for (let i = 0; i < batch.length; i += 300) await sendEvents(batch.slice(i, i + 300));
-      eventsSent.identify += identified.length;
-      eventsSent.track += identified.length;
-      eventsSent.page += identified.length;
       report.events = { sent: batch.length, identify: identified.length, track: identified.length, page: identified.length, accepted: true };
       return `${batch.length} events (${identified.length} identify with plan, scores, churn risk and audiences; ${identified.length} track; ${identified.length} page) → 200 {"success":true}`;
     });
@@ -403,7 +399,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       const burst = 6;
       await control('pipedrive').configure({ rateLimit: { burst, windowMs: 2000 } });
       const before = await control('pipedrive').stats();
-      const batch = pool.filter((p) => seeded.get('pipedrive')?.has(p.index)).slice(0, 40);
+      const batch = pool.filter((p) => seeded.get('pipedrive')?.has(p.index)).slice(0, 16);
       const score = (p: DemoPerson): number => (p.engagementScore + 7) % 100;
       await sendEvents(batch.map((p) => identify(p, { engagement_score: score(p) }, 'burst')));
       const pending = await drained(60_000);

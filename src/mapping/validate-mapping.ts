@@ -266,6 +266,13 @@ interface LooseField {
 const looseString = z.string().min(1).optional().catch(undefined);
 const looseDirection = z.enum(DIRECTIONS).optional().catch(undefined);
 
+/** Records `key` for `index`; returns the index that claimed it first, if another did. */
+function claim(seen: Map<string, number>, key: string, index: number): number | undefined {
+  const first = seen.get(key);
+  if (first === undefined) seen.set(key, index);
+  return first;
+}
+
 const writesRemote = (d: Direction): boolean => d === 'both' || d === 'to_remote';
 const writesProfile = (d: Direction): boolean => d === 'both' || d === 'to_profile';
 
@@ -324,25 +331,16 @@ function semanticChecks(
         'a field needs `profile` unless it is `direction: to_remote` with a `static` transform',
       );
     }
-    if (remote !== undefined) {
-      const firstRemote = seenRemote.get(remote);
-      if (firstRemote === undefined) seenRemote.set(remote, index);
-      else
-        add(
-          'E_DUPLICATE_REMOTE',
-          ['fields', index, 'remote'],
-          `remote field "${remote}" is already mapped by fields[${firstRemote}]`,
-        );
+    const firstRemote = remote === undefined ? undefined : claim(seenRemote, remote, index);
+    if (firstRemote !== undefined) {
+      const what = `remote field "${remote}" is already mapped`;
+      add('E_DUPLICATE_REMOTE', ['fields', index, 'remote'], `${what} by fields[${firstRemote}]`);
     }
-    if (profile !== undefined && writesProfile(direction)) {
-      const first = seenTarget.get(profile);
-      if (first === undefined) seenTarget.set(profile, index);
-      else
-        add(
-          'E_DUPLICATE_TARGET',
-          ['fields', index, 'profile'],
-          `profile trait "${profile}" is already written by fields[${first}]`,
-        );
+    const firstTarget =
+      profile !== undefined && writesProfile(direction) ? claim(seenTarget, profile, index) : undefined;
+    if (firstTarget !== undefined) {
+      const what = `profile trait "${profile}" is already written`;
+      add('E_DUPLICATE_TARGET', ['fields', index, 'profile'], `${what} by fields[${firstTarget}]`);
     }
   }
 

@@ -250,3 +250,15 @@ describe('limits and errors through the SDK', () => {
     expect((await c.handleWebhook(hook('77', 'app'))).changes[0]!.origin).toBe('other');
   });
 });
+
+describe('custom fields by key', () => {
+  it('accepts 40-character keys too (mappings resolved against describe) and reads them back by key when asked', async () => {
+    api().get('/api/v2/personFields').query({ limit: 500 }).reply(200, personFields, headers);
+    api().patch('/api/v2/persons/42', { custom_fields: { [PLAN_KEY]: 11 } }).reply(200, { success: true, data: person(42) }, headers);
+    api().get('/api/v2/persons').query({ ids: '42', limit: 100 }).reply(200, { success: true, data: [person(42)], additional_data: { next_cursor: null } }, headers);
+    const c = connector();
+    ok((await c.write('persons', [{ ref: 'k', remoteId: '42', fields: { [PLAN_KEY]: 'free' } }]))[0]);
+    const [read] = await c.readByIds('persons', ['42'], [PLAN_KEY, 'email']);
+    expect(read!.fields).toEqual({ [PLAN_KEY]: 'pro', email: 'ada@example.com' });
+  });
+});

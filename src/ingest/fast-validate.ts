@@ -1,0 +1,111 @@
+/**
+ * A fast path in front of the zod schemas of `event-schemas.ts`, for the event shapes that make up
+ * nearly all traffic (`identify`, `track`, `page`, `screen` with string ids, ISO times, plain-object
+ * `traits`/`properties`/`context`). It either returns exactly what the zod schema would return for
+ * the fields the pipeline reads, or `null` — "not sure": then the caller runs the zod schema,
+ * which also produces the error messages. So it can only speed up accepting; it never accepts what
+ * zod would refuse (test/ingest/fast-validate.test.ts checks both against each other).
+ *
+ * Why: zod's object/record parsing copies every object and runs a check chain per field, about
+ * 15–20 µs per event — as much as storing it (see bench/ingest-bench.ts).
+ */
+import type { EventType, SegmentEvent } from './event-schemas.ts';
+
+/** Same pattern as `isoTime` in event-schemas.ts. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+const MAX_ID = 1024;
+const MAX_MESSAGE_ID = 256;
+const MAX_EVENT_NAME = 1024;
+
+/** Marker for "fall back to zod". */
+const UNSURE = Symbol('unsure');
+type Unsure = typeof UNSURE;
+
+/**
+ * What zod's `z.record()` accepts as an object (its `isPlainObject`): a JSON object whose
+ * `constructor` is `Object` — an own `constructor` key makes zod refuse it, so those go to zod.
+ */
+function plainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype && (v as { constructor?: unknown }).constructor === Object;
+}
+
+/** `idSchema.nullish()`. */
+function id(v: unknown): string | null | undefined | Unsure {
+  if (v === undefined || v === null) return v;
+  let s: string;
+  if (typeof v === 'string') s = v.trim();
+  else if (typeof v === 'number' && Number.isFinite(v)) s = String(v).trim();
+  else return UNSURE;
+  return s.length <= MAX_ID ? s : UNSURE;
+}
+
+/** `isoTime.nullish()`. */
+function time(v: unknown): string | null | undefined | Unsure {
+  if (v === undefined || v === null) return v;
+  if (typeof v !== 'string' || !ISO_TIME.test(v.trim()) || Number.isNaN(Date.parse(v))) return UNSURE;
+  return v;
+}
+
+/** `jsonObject.nullish()` (the object itself is returned: zod's copy has the same entries). */
+function object(v: unknown): Record<string, unknown> | null | undefined | Unsure {
+  if (v === undefined || v === null) return v;
+  return plainObject(v) ? v : UNSURE;
+}
+
+/** `z.string().nullish()`. */
+function optionalString(v: unknown): string | null | undefined | Unsure {
+  return v === undefined || v === null || typeof v === 'string' ? v : UNSURE;
+}
+
+/**
+ * Parses `item` (the event with batch defaults applied) of type `type` if it is one of the plain
+ * shapes; null when unsure (run the zod schema instead).
+ */
+export function fastParseEvent(item: Record<string, unknown>, type: EventType): SegmentEvent | null {
+  if (type === 'group' || type === 'alias') return null;
+  const userId = id(item.userId);
+  const anonymousId = id(item.anonymousId);
+  const timestamp = time(item.timestamp);
+  const originalTimestamp = time(item.originalTimestamp);
+  const sentAt = time(item.sentAt);
+  const integrations = object(item.integrations);
+  if (userId === UNSURE || anonymousId === UNSURE || timestamp === UNSURE || originalTimestamp === UNSURE || sentAt === UNSURE || integrations === UNSURE) {
+    return null;
+  }
+  let messageId: string | undefined;
+  if (item.messageId !== undefined) {
+    if (typeof item.messageId !== 'string') return null;
+    messageId = item.messageId.trim();
+    if (messageId.length === 0 || messageId.length > MAX_MESSAGE_ID) return null;
+  }
+  const context = item.context;
+  if (context !== undefined && context !== null) {
+    // externalIds need the element schema: leave them to zod.
+    if (!plainObject(context) || context.externalIds !== undefined || object(context.traits) === UNSURE) return null;
+  }
+  // needsUser: a blank id counts as absent.
+  if ((userId ?? '') === '' && (anonymousId ?? '') === '') return null;
+  const base = { userId, anonymousId, messageId, timestamp, originalTimestamp, sentAt, context, integrations };
+  switch (type) {
+    case 'identify': {
+      const traits = object(item.traits);
+      if (traits === UNSURE) return null;
+      return { ...base, type, traits } as SegmentEvent;
+    }
+    case 'track': {
+      const properties = object(item.properties);
+      if (properties === UNSURE || typeof item.event !== 'string') return null;
+      const event = item.event.trim();
+      if (event.length === 0 || event.length > MAX_EVENT_NAME) return null;
+      return { ...base, type, event, properties } as SegmentEvent;
+    }
+    case 'page':
+    case 'screen': {
+      const properties = object(item.properties);
+      const name = optionalString(item.name);
+      const category = optionalString(item.category);
+      if (properties === UNSURE || name === UNSURE || category === UNSURE) return null;
+      return { ...base, type, name, category, properties } as SegmentEvent;
+    }
+  }
+}
