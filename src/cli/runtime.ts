@@ -183,7 +183,11 @@ export async function openRuntime(options: OpenRuntimeOptions = {}): Promise<Run
     const close = async (): Promise<void> => {
       await engine.close();
       mappings.close();
-      await Promise.allSettled([...connectors.values()].map((c) => c.close?.()));
+      await Promise.allSettled(
+        [...connectors.values()].map(async (c) => {
+          await c.close?.();
+        }),
+      );
       if (ownStore) await store.close();
     };
     return { config, store, connectors, mappings, identity, engine, logger, close: () => (closing ??= close()) };

@@ -82,6 +82,11 @@ function writeCalls(stats: SandboxStatsBody, before?: SandboxStatsBody): number 
   return n;
 }
 
+/** A value as text: strings as they are, anything else as JSON. */
+function text(value: JsonValue | undefined): string {
+  return typeof value === 'string' ? value : JSON.stringify(value ?? null);
+}
+
 function same(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
@@ -316,7 +321,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         for (const r of records) {
           const p = want.get(r.id);
           if (!p) continue;
-          if (String(r.fields[f.plan]) === p.plan && Number(r.fields[f.engagement]) === p.engagementScore) matching++;
+          if (text(r.fields[f.plan]) === p.plan && Number(r.fields[f.engagement]) === p.engagementScore) matching++;
           first ??= { id: r.id, [f.plan]: r.fields[f.plan] ?? null, [f.engagement]: r.fields[f.engagement] ?? null };
         }
         traits[slug] = { checked: sample.length, matching, sample: first };
@@ -389,7 +394,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         finalValues[slug] = id ? await readBack(slug, id, FIELD[slug]?.phone ?? '') : null;
       }
       report.conflict = { field: conflict!.field, rule: conflict!.rule, profileValue: conflict!.profileValue, remoteValue: conflict!.remoteValue, resolution: conflict!.resolution, finalValues };
-      const digits = (v: JsonValue): string => String(v ?? '').replace(/\D/g, '');
+      const digits = (v: JsonValue): string => text(v).replace(/\D/g, '');
       const off = SLUGS.filter((s) => digits(finalValues[s] ?? null) !== digits(winner));
       if (off.length > 0) fail(`the winner ${JSON.stringify(winner)} is not in ${off.join(', ')}: ${JSON.stringify(finalValues)}`);
       return `${conflict!.field}: CDP ${JSON.stringify(conflict!.profileValue)} vs HubSpot rep ${JSON.stringify(conflict!.remoteValue)} → rule ${conflict!.rule} → ${conflict!.resolution} wins; all three CRMs hold ${JSON.stringify(winner)}`;
@@ -422,7 +427,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       return `${rateLimited} × 429 from Pipedrive; ${delivered}/${batch.length} updates delivered, ${dead} dead letters`;
     });
   } finally {
-    await runtime?.engine.stopWorkers().catch(() => undefined);
+    await (runtime as Runtime | null)?.engine.stopWorkers().catch(() => undefined);
     await (server as RunningServer | null)?.stop().catch(() => undefined);
     await Promise.allSettled(sandboxes.map((s) => s.close()));
     if (!options.keepWorkDir) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);

@@ -85,27 +85,32 @@ export function fastParseEvent(item: Record<string, unknown>, type: EventType): 
   }
   // needsUser: a blank id counts as absent.
   if ((userId ?? '') === '' && (anonymousId ?? '') === '') return null;
-  const base = { userId, anonymousId, messageId, timestamp, originalTimestamp, sentAt, context, integrations };
-  switch (type) {
-    case 'identify': {
-      const traits = object(item.traits);
-      if (traits === UNSURE) return null;
-      return { ...base, type, traits } as SegmentEvent;
-    }
-    case 'track': {
-      const properties = object(item.properties);
-      if (properties === UNSURE || typeof item.event !== 'string') return null;
-      const event = item.event.trim();
+  // One object shape for every type (fields a type lacks stay undefined): keeps the caller monomorphic.
+  let traits: Record<string, unknown> | null | undefined;
+  let event: string | undefined;
+  let properties: Record<string, unknown> | null | undefined;
+  let name: string | null | undefined;
+  let category: string | null | undefined;
+  if (type === 'identify') {
+    const t = object(item.traits);
+    if (t === UNSURE) return null;
+    traits = t;
+  } else {
+    const p = object(item.properties);
+    if (p === UNSURE) return null;
+    properties = p;
+    if (type === 'track') {
+      if (typeof item.event !== 'string') return null;
+      event = item.event.trim();
       if (event.length === 0 || event.length > MAX_EVENT_NAME) return null;
-      return { ...base, type, event, properties } as SegmentEvent;
-    }
-    case 'page':
-    case 'screen': {
-      const properties = object(item.properties);
-      const name = optionalString(item.name);
-      const category = optionalString(item.category);
-      if (properties === UNSURE || name === UNSURE || category === UNSURE) return null;
-      return { ...base, type, name, category, properties } as SegmentEvent;
+    } else {
+      const n = optionalString(item.name);
+      const c = optionalString(item.category);
+      if (n === UNSURE || c === UNSURE) return null;
+      name = n;
+      category = c;
     }
   }
+  const parsed = { type, userId, anonymousId, messageId, timestamp, originalTimestamp, sentAt, context, integrations, traits, event, properties, name, category };
+  return parsed as SegmentEvent;
 }

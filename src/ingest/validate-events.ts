@@ -15,6 +15,7 @@ import {
   type EventType,
   type SegmentEvent,
 } from './event-schemas.ts';
+import { fastParseEvent } from './fast-validate.ts';
 
 /** A validated event, normalised for the ingest pipeline. */
 export interface IngestEvent {
@@ -59,7 +60,10 @@ export function validateEvent(body: unknown, routeType: EventType, index: number
   if (record.type !== undefined && record.type !== routeType) {
     return { ok: false, issues: [{ index, path: 'type', message: `must be "${routeType}" on /v1/${routeType} (got ${JSON.stringify(record.type)})` }] };
   }
-  const parsed = SCHEMA_BY_TYPE[routeType].safeParse({ ...withDefaults(record, inherited), type: routeType });
+  const input = { ...withDefaults(record, inherited), type: routeType };
+  const fast = fastParseEvent(input, routeType);
+  if (fast !== null) return { ok: true, event: normalise(fast) };
+  const parsed = SCHEMA_BY_TYPE[routeType].safeParse(input);
   if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, index) };
   return { ok: true, event: normalise(parsed.data) };
 }
@@ -119,7 +123,10 @@ function validateBatchItem(item: unknown, index: number, defaults: BatchDefaults
   if (typeof type !== 'string' || !(EVENT_TYPES as readonly string[]).includes(type)) {
     return { ok: false, issues: [{ index, path: 'type', message: `must be one of ${EVENT_TYPES.join(', ')} (got ${JSON.stringify(type) ?? 'nothing'})` }] };
   }
-  const parsed = eventSchema.safeParse(withDefaults(item as Record<string, unknown>, defaults));
+  const input = withDefaults(item as Record<string, unknown>, defaults);
+  const fast = fastParseEvent(input, type as EventType);
+  if (fast !== null) return { ok: true, event: normalise(fast) };
+  const parsed = eventSchema.safeParse(input);
   if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, index) };
   return { ok: true, event: normalise(parsed.data) };
 }
@@ -143,39 +150,55 @@ function toIssues(error: z.ZodError, index: number | null): EventIssue[] {
 const blankToNull = (v: string | null | undefined): string | null => (v === undefined || v === null || v === '' ? null : v);
 
 function normalise(e: SegmentEvent): IngestEvent {
-  const base = {
+  // Built as one literal with every field (no object spreads): this runs per event, and spreading
+  // into differently shaped literals was measured at several µs per event.
+  let name: string | null = null;
+  let properties: JsonObject;
+  let traits: JsonObject | null = null;
+  let groupId: string | null = null;
+  let previousId: string | null = null;
+  let userId = blankToNull(e.userId);
+  switch (e.type) {
+    case 'identify':
+      traits = (e.traits ?? {}) as JsonObject;
+      properties = traits;
+      break;
+    case 'track':
+      name = e.event;
+      properties = (e.properties ?? {}) as JsonObject;
+      break;
+    case 'page':
+    case 'screen':
+      name = e.name ?? null;
+      properties = { ...(e.properties ?? {}) } as JsonObject;
+      if (e.category != null && properties.category === undefined) properties.category = e.category;
+      break;
+    case 'group':
+      traits = (e.traits ?? {}) as JsonObject;
+      groupId = e.groupId;
+      properties = { groupId: e.groupId, traits };
+      break;
+    case 'alias':
+      userId = e.userId;
+      previousId = e.previousId;
+      properties = { previousId: e.previousId };
+      break;
+  }
+  return {
     type: e.type,
     messageId: e.messageId ?? `gen-${randomUUID()}`,
     messageIdGenerated: e.messageId === undefined,
-    userId: blankToNull(e.userId),
+    userId,
     anonymousId: blankToNull(e.anonymousId),
+    name,
+    properties,
+    traits,
+    groupId,
+    previousId,
     context: (e.context ?? null) as JsonObject | null,
     // Segment's libraries send `timestamp`; `originalTimestamp` is what Segment itself stores the
     // client time under, and some pipelines replay events with it.
     timestamp: e.timestamp ?? e.originalTimestamp ?? null,
     sentAt: e.sentAt ?? null,
-    groupId: null,
-    previousId: null,
-    traits: null,
   };
-  switch (e.type) {
-    case 'identify': {
-      const traits = (e.traits ?? {}) as JsonObject;
-      return { ...base, name: null, properties: traits, traits };
-    }
-    case 'track':
-      return { ...base, name: e.event, properties: (e.properties ?? {}) as JsonObject };
-    case 'page':
-    case 'screen': {
-      const properties = { ...(e.properties ?? {}) } as JsonObject;
-      if (e.category != null && properties.category === undefined) properties.category = e.category;
-      return { ...base, name: e.name ?? null, properties };
-    }
-    case 'group': {
-      const traits = (e.traits ?? {}) as JsonObject;
-      return { ...base, name: null, groupId: e.groupId, traits, properties: { groupId: e.groupId, traits } };
-    }
-    case 'alias':
-      return { ...base, name: null, userId: e.userId, previousId: e.previousId, properties: { previousId: e.previousId } };
-  }
 }

@@ -30,6 +30,8 @@ export interface ConnectionThrottleOptions {
 
 /** ms added to the shared window: the reply's latency between Redis' stamp and the actual call. */
 const SHARED_WINDOW_MARGIN_MS = 10;
+/** ms added to the in-process window (measured: 1 429 in 604 calls without it). */
+const LOCAL_WINDOW_MARGIN_MS = 2;
 
 /**
  * Sliding window in a sorted set, on Redis' clock: drop stamps older than the window; below the
@@ -193,12 +195,14 @@ export class ConnectionThrottle {
 
   private localWindowWait(requestsPerWindow: number, windowMs: number): number {
     const now = this.clock();
-    while (this.callTimes.length > 0 && (this.callTimes[0] ?? 0) <= now - windowMs) this.callTimes.shift();
+    // The call reaches the CRM a little after its stamp (a clock tick can pass): keep a margin.
+    const window = windowMs + LOCAL_WINDOW_MARGIN_MS;
+    while (this.callTimes.length > 0 && (this.callTimes[0] ?? 0) <= now - window) this.callTimes.shift();
     if (this.callTimes.length < requestsPerWindow) {
       this.callTimes.push(now);
       return 0;
     }
-    return (this.callTimes[0] ?? now) + windowMs - now + 1;
+    return (this.callTimes[0] ?? now) + window - now + 1;
   }
 
   private async sharedWindowWait(): Promise<number> {

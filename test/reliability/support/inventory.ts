@@ -76,33 +76,34 @@ export function duplicates(inv: Inventory): [string, string[]][] {
 }
 
 export interface StoreFinding {
-  missingProfile: string[];
-  /** email → connector objects it is linked to a number of times other than one. */
-  badLinks: string[];
+  /** connector → distinct live profiles linked to its people object. */
+  profiles: Map<string, Set<string>>;
+  /** Profiles linked to more than one live record of one connector object. */
+  multiLinked: string[];
 }
 
-/** Every email resolves to one profile linked to exactly one record of each connector's people object. */
-export async function checkStore(store: ProfileStore, emails: Iterable<string>, connectors: string[]): Promise<StoreFinding> {
-  const finding: StoreFinding = { missingProfile: [], badLinks: [] };
+/** The store's links: per connector, which profiles hold a live record of its people object, and how many. */
+export async function storeLinks(store: ProfileStore, connectors: string[]): Promise<StoreFinding> {
+  const finding: StoreFinding = { profiles: new Map(), multiLinked: [] };
   const read = store.read();
-  for (const email of emails) {
-    const [row] = await read.findIdentifiers([{ type: 'email', value: email }]);
-    if (!row) {
-      finding.missingProfile.push(email);
-      continue;
+  for (const slug of connectors) {
+    const people = PEOPLE[slug];
+    if (!people || !read.listRemoteRecords) continue;
+    const count = new Map<string, number>();
+    let after: string | undefined;
+    for (;;) {
+      const rows = await read.listRemoteRecords(slug, people.object, { limit: 500, ...(after === undefined ? {} : { afterRemoteId: after }) });
+      for (const row of rows) {
+        if (row.deleted) continue;
+        // Old ids of merged profiles still resolve: count the surviving profile.
+        const id = (await read.resolveProfile(row.profileId))?.id ?? row.profileId;
+        count.set(id, (count.get(id) ?? 0) + 1);
+      }
+      if (rows.length < 500) break;
+      after = rows.at(-1)?.remoteId;
     }
-    const profile = await read.resolveProfile(row.profileId);
-    if (!profile) {
-      finding.missingProfile.push(email);
-      continue;
-    }
-    for (const slug of connectors) {
-      const people = PEOPLE[slug];
-      if (!people) continue;
-      const links = await read.findRemoteRecordsByProfile(slug, people.object, profile.id);
-      const live = links.filter((l) => !l.deleted);
-      if (live.length !== 1) finding.badLinks.push(`${email} ${slug}.${people.object}×${live.length}`);
-    }
+    finding.profiles.set(slug, new Set(count.keys()));
+    for (const [id, n] of count) if (n > 1) finding.multiLinked.push(`${slug}.${people.object} ${id}×${n}`);
   }
   return finding;
 }
