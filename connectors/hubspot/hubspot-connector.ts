@@ -215,8 +215,7 @@ export class HubSpotConnector implements Connector {
       // (never after the newest change seen); `seen` skips the ones already returned.
       c.phase = 'archived';
       c.after = null;
-      c.anchor = Math.max(0, Math.min(c.maxTs, Date.now() - this.lookbackMs));
-      pruneSeen(c, c.anchor);
+      c.anchor = pruneSeen(c, Math.max(0, Math.min(c.maxTs, Date.now() - this.lookbackMs)));
       await this.addLinks(object, records, links);
       if (records.length > 0) return { records, nextCursor: encodeCursor(c), done: false };
     }

@@ -66,11 +66,25 @@ export function decodeCursor(raw: string): ReadCursor {
 /** Most entries `seen` keeps; beyond it the oldest go (a re-read of those is harmless: the engine compares with its shadow). */
 const SEEN_MAX = 2_000;
 
-/** Drops `seen` entries modified before `floor` (the next query's anchor), and the oldest beyond SEEN_MAX. */
-export function pruneSeen(c: ReadCursor, floor: number): void {
+/**
+ * Drops `seen` entries modified before `floor` (the next query's anchor). When more than SEEN_MAX
+ * remain, whole timestamps are dropped from the oldest up and the returned floor rises above them:
+ * a caller that has read everything up to now uses it as its next anchor, so the look-back window
+ * never re-delivers more records than the cursor can remember. A caller in the middle of a read
+ * ignores it (records at the anchor are still unread) and at worst re-reads a few, which is
+ * harmless: the engine compares with its shadow.
+ */
+export function pruneSeen(c: ReadCursor, floor: number): number {
   let entries = Object.entries(c.seen).filter(([, ms]) => ms >= floor);
-  if (entries.length > SEEN_MAX) entries = entries.sort((a, b) => b[1] - a[1]).slice(0, SEEN_MAX);
+  let effectiveFloor = floor;
+  if (entries.length > SEEN_MAX) {
+    entries.sort((a, b) => b[1] - a[1]);
+    const firstDropped = entries[SEEN_MAX]![1];
+    entries = entries.filter(([, ms]) => ms > firstDropped);
+    effectiveFloor = firstDropped + 1;
+  }
   c.seen = Object.fromEntries(entries);
+  return effectiveFloor;
 }
 
 export function modifiedMs(o: HsObject, modifiedProperty: string): number {

@@ -207,7 +207,9 @@ export async function openMappingsRuntime(options: OpenRuntimeOptions = {}): Pro
     return c;
   };
   return {
-    describe: (slug: string, object: string): Promise<ObjectSchema> => connector(slug).describe(object),
+    async describe(slug: string, object: string): Promise<ObjectSchema> {
+      return connector(slug).describe(object);
+    },
     loadProfile: (identifier: IdentifierInput): Promise<Profile | null> => getProfileView(runtime.store.read(), `${identifier.type}:${identifier.value}`),
     async readRemote(slug: string, object: string, profile: Profile): Promise<RemoteRecord | null> {
       const links = await runtime.store.read().findRemoteRecordsByProfile(slug, object, profile.id);

@@ -18,6 +18,7 @@
  */
 import type { Identifier, JsonObject, ProfileId, ProfileKind } from '../core/types.ts';
 import { writeTraits } from '../identity/write-traits.ts';
+import { CachedTx } from '../store/cached-tx.ts';
 import type { EventRow, ProfileStore, StoreTx } from '../store/port.ts';
 import { correctTimestamp } from './correct-timestamp.ts';
 import { EVENT_SOURCE, extractIdentifiers } from './extract-identifiers.ts';
@@ -103,11 +104,14 @@ export class EventIngestor {
   }
 
   private commit(items: Item[]): Promise<EventOutcome[]> {
-    return this.options.store.transaction(async (tx) => {
+    return this.options.store.transaction(async (storeTx) => {
+      // Everything of this transaction goes through one per-transaction cache: a group holds many
+      // events of the same visitors, whose identifier, profile and trait rows are read once.
+      const tx = new CachedTx(storeTx);
       // Dedupe the whole group in one query where the store can (generated ids are unique already).
       const sent = items.filter((i) => !i.event.messageIdGenerated).map((i) => i.event.messageId);
       const stored = tx.hasEvents === undefined || sent.length === 0 ? null : await tx.hasEvents(sent);
-      const state: TxState = { changed: new Set(), seen: new Set(), resolved: new Map(), events: [], stored };
+      const state: TxState = { changed: new Set(), seen: new Set(), resolved: new Map(), events: [], stored, times: new Map() };
       const outcomes: EventOutcome[] = [];
       for (const item of items) outcomes.push(await this.apply(tx, item, state));
       // One multi-row INSERT (Postgres) instead of a round trip per event.
@@ -130,7 +134,13 @@ export class EventIngestor {
       return { status: 'duplicate', profileId: null, issues: [] };
     }
     state.seen.add(event.messageId);
-    const at = correctTimestamp({ timestamp: event.timestamp, sentAt: event.sentAt, receivedAt });
+    // Events of one request share sentAt and receivedAt, and often timestamp: compute once per triple.
+    const timesKey = `${event.timestamp ?? ''}\u0001${event.sentAt ?? ''}\u0001${receivedAt}`;
+    let at = state.times.get(timesKey);
+    if (at === undefined) {
+      at = correctTimestamp({ timestamp: event.timestamp, sentAt: event.sentAt, receivedAt });
+      state.times.set(timesKey, at);
+    }
     const ids = extractIdentifiers(event);
     const issues: string[] = [];
     const person = [...ids.person];
@@ -200,6 +210,8 @@ interface TxState {
   resolved: Map<string, ProfileId>;
   /** messageIds of this group already stored before the transaction (null: ask per event). */
   stored: Set<string> | null;
+  /** Corrected event times by (timestamp, sentAt, receivedAt). */
+  times: Map<string, string>;
   /** Events to insert at the end, with the outcome to correct if the insert finds a duplicate. */
   events: { row: EventRow; outcome: EventOutcome }[];
 }

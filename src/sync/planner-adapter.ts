@@ -44,6 +44,7 @@ export function toSyncObjectMapping(
       toRemote: sendsToRemote(f),
       rule: f.conflict,
       onEmpty: f.onEmpty,
+      required: f.required,
       toRemoteValue: (value) => okOrUndefined(fieldToRemote(f, value)),
       toProfileValue: (value) => okOrUndefined(fieldToProfile(f, value)),
     });

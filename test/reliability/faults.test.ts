@@ -52,7 +52,7 @@ async function sendProfiles(h: Hub, count: number, tag: string): Promise<string[
 
 async function scenario(slugs: string[], perCrm: number, events: number, budgetMs: number): Promise<void> {
   const started = Date.now();
-  const h = await startHub({ only: slugs, engine: { retry: { baseMs: 50, maxMs: 1_000, maxAttempts: 15 }, pageSize: 100, pauseMs: 2_000 } });
+  const h = await startHub({ only: slugs, engine: { retry: { baseMs: 50, maxMs: 1_000, maxAttempts: 15 }, pageSize: 100 } });
   hub = h;
   const sandboxes = slugs.map((s) => h.sandboxes.get(s)!);
   // The people already in the CRMs, read before anything is synced.

@@ -15,7 +15,7 @@ import { configure, seed } from './support/sandbox-control.ts';
 
 let hub: Hub;
 beforeAll(async () => {
-  hub = await startHub({ engine: { retry: { baseMs: 5, maxMs: 20, maxAttempts: 2 }, pauseMs: 60_000 } });
+  hub = await startHub({ engine: { retry: { baseMs: 5, maxMs: 20, maxAttempts: 2 } } });
 });
 afterAll(async () => {
   await hub?.close();
@@ -118,7 +118,7 @@ describe('secrets', () => {
         SALESFORCE_ACCESS_TOKEN: '00Drevoked!AQ4AQFakeSessionToken0123456789',
         SALESFORCE_CLIENT_SECRET: 'revoked-client-secret-77aa',
       },
-      engine: { retry: { baseMs: 5, maxMs: 20, maxAttempts: 2 }, pauseMs: 60_000 },
+      engine: { retry: { baseMs: 5, maxMs: 20, maxAttempts: 2 } },
     });
     let revokedSync: { body: string; statusCode: number };
     try {

@@ -11,19 +11,16 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { startSandboxes } from '../../../src/cli/commands/sandbox.ts';
-import { connectorModules } from '../../../src/cli/connector-modules.ts';
+import { openRuntime, type OpenRuntimeOptions } from '../../../src/cli/runtime.ts';
 import { loadConfig, type CrmhubConfig } from '../../../src/config/load-config.ts';
-import type { Connector } from '../../../src/connector-kit/connector.ts';
 import type { RunningSandbox } from '../../../src/connector-kit/connector-module.ts';
-import { MappingRegistry } from '../../../src/mapping/mapping-registry.ts';
 import { buildApp } from '../../../src/server/app.ts';
 import { createLogger } from '../../../src/server/logger.ts';
 import { syncAdminRoutes } from '../../../src/server/routes/sync-admin.ts';
 import { webhookRoutes } from '../../../src/server/routes/webhooks.ts';
 import { openStore } from '../../../src/store/open-store.ts';
 import type { ProfileStore } from '../../../src/store/port.ts';
-import { syncMappingsFrom, threeWayPlanner } from '../../../src/sync/planner-adapter.ts';
-import { SyncEngine, type SyncEngineOptions } from '../../../src/sync/sync-engine.ts';
+import type { SyncEngine } from '../../../src/sync/sync-engine.ts';
 
 export const WRITE_KEY = 'wk_reliability_5f3a9c1e77';
 export const ADMIN_TOKEN = 'adm_reliability_b81d44e02c';
@@ -45,13 +42,13 @@ export interface Hub {
 }
 
 export interface HubOptions {
-  /** Start only these sandboxes/connectors. Default all three. */
+  /** Start only these sandboxes (only their connectors are configured). Default all three. */
   only?: string[];
   /** Extra environment (overrides). */
   env?: Record<string, string>;
   /** Store on a temp SQLite file (default in memory). */
   file?: boolean;
-  engine?: Partial<SyncEngineOptions>;
+  engine?: OpenRuntimeOptions['engine'];
   /** Reuse running sandboxes instead of starting new ones (not closed by `close`). */
   sandboxes?: RunningSandbox[];
 }
@@ -88,23 +85,11 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
     },
   });
   const logger = createLogger({ level: 'debug', secrets: config.secrets, destination });
-  const connectors = new Map<string, Connector>();
-  for (const m of connectorModules) {
-    if (options.only && !options.only.includes(m.slug)) continue;
-    const c = m.fromEnv(env, { logger });
-    if (c) connectors.set(m.slug, c);
-  }
-  const registry = await MappingRegistry.open({ dir: 'mappings', watch: false });
   const store = await openStore(config.databaseUrl);
-  const engine = new SyncEngine({
-    store,
-    connectors,
-    mappings: syncMappingsFrom(registry),
-    planner: threeWayPlanner,
-    logger,
-    retry: { baseMs: 20, maxMs: 500, maxAttempts: 8 },
-    ...options.engine,
-  });
+  // The production composition root (src/cli/runtime.ts): connectors from env, shipped mappings,
+  // identity resolver, inbound join keys, three-way planner.
+  const runtime = await openRuntime({ env, config, store, logger, ...(options.engine ? { engine: options.engine } : {}) });
+  const { engine } = runtime;
   const app = await buildApp({
     config,
     store,
@@ -124,8 +109,7 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
     secrets: secretsOf(env),
     async close() {
       await app.close();
-      await engine.close();
-      registry.close();
+      await runtime.close();
       await store.close();
       if (own) await Promise.allSettled(running.map((s) => s.close()));
       if (dir) rmSync(dir, { recursive: true, force: true });
