@@ -11,7 +11,7 @@
  *    sandbox's window allows in the elapsed time) while the outbox creates records there;
  *  - API calls per 1,000 records per CRM through the engine (pull and create) vs the batch minimum.
  *
- * `node bin/run-ts.mjs bench/hub-bench.ts [--json] [--quick]`
+ * `node bin/run-ts.mjs bench/hub-bench.ts [--json] [--quick] [--sizes 10000,30000,100000]`
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -48,7 +48,10 @@ const GENEROUS: Record<Slug, Record<string, unknown>> = {
 /** The engine's own limiter for HubSpot, raised with the sandbox's (connector setting HUBSPOT_RATE_LIMIT_PER_10S). */
 const HUBSPOT_ENGINE_LIMIT = '100000';
 /** Pipedrive's ceiling for the throughput figure: its sandbox default burst (80 per 2 s). */
-const PIPEDRIVE_CEILING = { burst: 80, windowMs: 2000 };
+const PIPEDRIVE_CEILING = { burst: 80, windowMs: 2000, searchBurst: 10 };
+
+/** The engine's default pull page size (`SyncEngineOptions.pageSize`). */
+const PULL_PAGE = 100;
 
 const log = (line: string): void => {
   if (!json) process.stderr.write(`${line}\n`);
@@ -75,11 +78,11 @@ async function serveSandboxes(): Promise<void> {
 }
 
 /** Spawns this file with `mode` args and resolves the first stdout line (parsed JSON). */
-function spawnSelf(mode: string[], input?: string): { child: ChildProcess; first: Promise<unknown>; done: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(root, 'bin/run-ts.mjs'), fileURLToPath(import.meta.url), ...mode], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+function spawnSelf(mode: string[], input?: string, nodeFlags: string[] = []): { child: ChildProcess; first: Promise<unknown>; done: Promise<number | null> } {
+  const child = spawn(process.execPath, [...nodeFlags, path.join(root, 'bin/run-ts.mjs'), fileURLToPath(import.meta.url), ...mode], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
   if (input !== undefined) child.stdin?.write(`${input}\n`);
   const first = new Promise<unknown>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
+    const rl = createInterface({ input: child.stdout });
     rl.once('line', (line) => {
       try {
         resolve(JSON.parse(line));
@@ -125,23 +128,35 @@ async function memoryStep(): Promise<void> {
   const config = settings(env, path.join(dir, 'mem.db'));
   const logger = pino({ level: 'error' }, pino.destination(2));
   const runtime = await openRuntime({ config, env: withLimit, connectors: connectorsFromEnv(withLimit, logger), logger });
+  collectGarbage();
   const baseRss = process.memoryUsage().rss;
   let peak = baseRss;
+  let peakHeap = process.memoryUsage().heapUsed;
   const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
+    const m = process.memoryUsage();
+    peak = Math.max(peak, m.rss);
+    peakHeap = Math.max(peakHeap, m.heapUsed);
   }, 20);
   const t0 = Date.now();
   const counts = await runtime.engine.pull('hubspot', 'contacts', { full: true, trigger: 'bench' });
   const durationMs = Date.now() - t0;
   clearInterval(timer);
   peak = Math.max(peak, process.memoryUsage().rss);
+  // Heap still reachable right after the pull (before close): what the pull retained, not garbage.
+  collectGarbage();
+  const retainedHeap = process.memoryUsage().heapUsed;
   await runtime.close();
   await rm(dir, { recursive: true, force: true });
   const mb = (n: number): number => round(n / 2 ** 20, 1);
-  process.stdout.write(`${JSON.stringify({ profiles: counts.created + counts.updated + counts.skipped, failed: counts.failed, peakRssMb: mb(peak), baseRssMb: mb(baseRss), durationMs, apiCalls: counts.apiCalls })}\n`);
+  process.stdout.write(`${JSON.stringify({ profiles: counts.created + counts.updated + counts.skipped, failed: counts.failed, peakRssMb: mb(peak), baseRssMb: mb(baseRss), peakHeapMb: mb(peakHeap), retainedHeapMb: mb(retainedHeap), durationMs, apiCalls: counts.apiCalls })}\n`);
 }
 
-const memoryResult = z.object({ profiles: z.number(), failed: z.number(), peakRssMb: z.number(), baseRssMb: z.number(), durationMs: z.number(), apiCalls: z.number() });
+/** `global.gc` exists when the step runs with `--expose-gc` (it does: `spawnSelf` passes it). */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+const memoryResult = z.object({ profiles: z.number(), failed: z.number(), peakRssMb: z.number(), baseRssMb: z.number(), peakHeapMb: z.number(), retainedHeapMb: z.number(), durationMs: z.number(), apiCalls: z.number() });
 
 function delta(after: SandboxStatsBody, before: SandboxStatsBody): { calls: number; byRoute: Record<string, number>; rateLimited: number } {
   const byRoute: Record<string, number> = {};
@@ -153,8 +168,10 @@ function delta(after: SandboxStatsBody, before: SandboxStatsBody): { calls: numb
 }
 
 async function main(): Promise<void> {
-  const sizes = quick ? [3_000, 10_000, 30_000] : [10_000, 30_000, 100_000];
-  const perCrm = quick ? 200 : 500;
+  const sizesAt = args.indexOf('--sizes');
+  const sizes = sizesAt >= 0 ? (args[sizesAt + 1] ?? '').split(',').map(Number) : quick ? [3_000, 10_000, 30_000] : [10_000, 30_000, 100_000];
+  // Pipedrive receives 2 × perCrm creates at its search pace (5/s): this sets the phase's length.
+  const perCrm = quick ? 60 : 150;
   const edits = quick ? 20 : 50;
   const figures: Record<string, number | string | boolean | null> = {};
   const targets: Record<string, number | string> = {};
@@ -177,15 +194,17 @@ async function main(): Promise<void> {
       await ctl('hubspot').seed('contacts', n - seeded);
       seeded = n;
       log(`memory: full pull of ${n} HubSpot contacts…`);
-      const step = spawnSelf(['--memory-step'], JSON.stringify(hubspotEnv));
+      const step = spawnSelf(['--memory-step'], JSON.stringify(hubspotEnv), ['--expose-gc']);
       const r = memoryResult.parse(await step.first);
       await step.done;
       peaks.push(r.peakRssMb);
       const k = `${n / 1000}k`;
       figures[`rss_peak_mb_${k}_profiles`] = r.peakRssMb;
+      figures[`heap_peak_mb_${k}_profiles`] = r.peakHeapMb;
+      figures[`heap_retained_after_pull_mb_${k}_profiles`] = r.retainedHeapMb;
       figures[`pull_records_per_s_${k}`] = Math.round((r.profiles * 1000) / Math.max(1, r.durationMs));
       if (r.profiles !== n || r.failed > 0) figures[`pull_${k}_short`] = `${r.profiles} of ${n} applied, ${r.failed} failed`;
-      log(`  ${r.profiles} profiles, peak RSS ${r.peakRssMb} MB (base ${r.baseRssMb} MB), ${r.durationMs} ms, ${r.apiCalls} calls`);
+      log(`  ${r.profiles} profiles, peak RSS ${r.peakRssMb} MB (base ${r.baseRssMb} MB), heap peak ${r.peakHeapMb} MB, retained ${r.retainedHeapMb} MB, ${r.durationMs} ms, ${r.apiCalls} calls`);
     }
     const ratioKey = `rss_peak_ratio_${sizes[2]! / 1000}k_vs_${sizes[0]! / 1000}k`;
     figures[ratioKey] = round(peaks[2]! / peaks[0]!);
@@ -213,10 +232,11 @@ async function main(): Promise<void> {
       const read = o.reduce((s, x) => s + x.created + x.updated + x.skipped + x.failed, 0);
       const d = delta(afterPull.get(slug)!, before.get(slug)!);
       figures[`${slug}_pull_calls_per_1000_records`] = read === 0 ? null : round((d.calls * 1000) / read, 1);
+      figures[`${slug}_pull_page_minimum_per_1000`] = round(1000 / PULL_PAGE, 1);
       log(`pull ${slug}: ${read} records in ${d.calls} calls ${JSON.stringify(d.byRoute)}`);
     }
     // Pipedrive at its default ceiling while creates drain there: the throughput figure.
-    await ctl('pipedrive').configure({ rateLimit: { burst: PIPEDRIVE_CEILING.burst, windowMs: PIPEDRIVE_CEILING.windowMs } });
+    await ctl('pipedrive').configure({ rateLimit: { ...PIPEDRIVE_CEILING } });
     for (const slug of SLUGS) {
       const b = await ctl(slug).stats();
       const t0 = Date.now();
@@ -227,16 +247,21 @@ async function main(): Promise<void> {
       const decl = rt().connectors.get(slug)!.declaration;
       const batch = decl.objects.find((o) => o.name === PERSON_OBJECT[slug])?.maxBatchSize ?? 1;
       figures[`${slug}_create_calls_per_1000_records`] = written === 0 ? null : round((d.calls * 1000) / written, 1);
-      figures[`${slug}_create_batch_minimum_per_1000`] = round(1000 / batch, 1);
+      // Without a batch write (Pipedrive) one call per record is the floor.
+      figures[`${slug}_create_batch_minimum_per_1000`] = round(1000 / (decl.capabilities.batchUpsert ? batch : 1), 1);
       figures[`${slug}_records_created`] = written;
       if (c.deadLettered > 0) figures[`${slug}_dead_letters`] = c.deadLettered;
       log(`push ${slug}: ${written} written in ${d.calls} calls (${d.rateLimited} × 429) in ${elapsed} ms ${JSON.stringify(d.byRoute)}`);
       if (slug === 'pipedrive') {
-        const accepted = d.calls - d.rateLimited;
+        // Creates look each person up first (no native upsert), so the search window (10 per 2 s)
+        // binds, not the general one: the share is reported against both.
+        const searches = Object.entries(d.byRoute).filter(([route]) => /search/.test(route)).reduce((n, [, v]) => n + v, 0);
         const allowed = (PIPEDRIVE_CEILING.burst * elapsed) / PIPEDRIVE_CEILING.windowMs;
-        figures['pipedrive_throughput_share_of_ceiling'] = round(Math.min(1, accepted / allowed), 3);
+        const searchAllowed = (PIPEDRIVE_CEILING.searchBurst * elapsed) / PIPEDRIVE_CEILING.windowMs;
+        figures['pipedrive_search_share_of_search_ceiling'] = round(Math.min(1, searches / searchAllowed), 3);
+        figures['pipedrive_calls_share_of_general_ceiling'] = round(Math.min(1, (d.calls - d.rateLimited - searches) / allowed), 3);
         figures['pipedrive_429_share_of_calls'] = round(d.calls === 0 ? 0 : d.rateLimited / d.calls, 4);
-        targets['pipedrive_throughput_share_of_ceiling'] = '>= 0.95 (issue 5)';
+        targets['pipedrive_search_share_of_search_ceiling'] = '>= 0.95 (issue 5)';
         targets['pipedrive_429_share_of_calls'] = '< 0.01 (issue 5)';
       }
     }
@@ -257,7 +282,9 @@ async function main(): Promise<void> {
       const source = SLUGS[i % SLUGS.length]!;
       const value = `Bench${i}x${Date.now() % 100_000}`;
       const t0 = performance.now();
-      await ctl(source).edit(PERSON_OBJECT[source]!, link.remote[source], { [LAST_NAME[source]]: value });
+      // Pipedrive's person takes `name` and splits it into first_name / last_name (its sandbox does the same).
+      const change = source === 'pipedrive' ? { name: `Bench ${value}` } : { [LAST_NAME[source]]: value };
+      await ctl(source).edit(PERSON_OBJECT[source]!, link.remote[source], change);
       const others = SLUGS.filter((s) => s !== source);
       const arrived = await Promise.all(others.map((s) => waitShadow(rt(), s, link.profileId, value, 15_000)));
       if (arrived.some((ok) => !ok)) missed++;
@@ -274,7 +301,7 @@ async function main(): Promise<void> {
     targets['propagation_429s'] = '0 (rate-limit waits excluded)';
   } finally {
     await (runtime as Runtime | null)?.engine.stopWorkers().catch(() => undefined);
-    await (server as RunningServer | null)?.stop().catch(() => undefined);
+    await (server)?.stop().catch(() => undefined);
     sb.child.stdin?.end();
     await sb.done;
     await rm(workDir, { recursive: true, force: true });

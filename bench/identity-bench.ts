@@ -3,7 +3,7 @@
  * 10k → 100k → 1M identifiers (two per profile: user_id + email). Lookups should stay flat: every
  * lookup is a primary-key probe on identifiers(type, value).
  *
- *   node bin/run-ts.mjs bench/identity-bench.ts [--json] [--postgres [URL]] [--sizes 10000,100000,1000000] [--samples 2000]
+ *   node bin/run-ts.mjs bench/identity-bench.ts [--json] [--quick] [--postgres [URL]] [--sizes 10000,100000,1000000] [--samples 2000]
  *
  * Bulk data is generated inside the database (recursive CTE on SQLite, generate_series on
  * Postgres) so the 1M step loads in seconds; the measured operations go through the port and the
@@ -38,7 +38,7 @@ const flag = (name: string): string | undefined => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const sizes = (flag('--sizes') ?? '10000,100000,1000000').split(',').map(Number);
+const sizes = (flag('--sizes') ?? (args.includes('--quick') ? '10000,100000' : '10000,100000,1000000')).split(',').map(Number);
 const samples = Number(flag('--samples') ?? 2000);
 const mergeSamples = Math.max(50, Math.floor(samples / 10));
 const pgIndex = args.indexOf('--postgres');
@@ -180,7 +180,24 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Row[]> {
 
 const all: Row[] = [...(await runOn('sqlite')), ...(pgUrl === undefined ? [] : await runOn('postgres'))];
 if (json) {
-  process.stdout.write(`${JSON.stringify({ samples, mergeSamples, rows: all })}\n`);
+  // bench/run.ts format: one object on the last line, flat figures, targets beside them.
+  const figures: Record<string, number> = { samples, merge_samples: mergeSamples };
+  const targets: Record<string, string> = {};
+  for (const r of all) {
+    const k = `${r.dialect}_${r.identifiers / 1000}k`;
+    Object.assign(figures, { [`${k}_lookup_p50_us`]: r.lookupP50us, [`${k}_lookup_p99_us`]: r.lookupP99us, [`${k}_resolve_p50_us`]: r.resolveP50us, [`${k}_resolve_p99_us`]: r.resolveP99us, [`${k}_merge_p50_us`]: r.mergeP50us, [`${k}_merge_p99_us`]: r.mergeP99us, [`${k}_load_s`]: r.loadSeconds });
+  }
+  // Flatness (issue 2): lookup p50 at the largest size over the smallest, per dialect.
+  for (const dialect of new Set(all.map((r) => r.dialect))) {
+    const rows = all.filter((r) => r.dialect === dialect);
+    const first = rows[0];
+    const last = rows[rows.length - 1];
+    if (!first || !last || first === last) continue;
+    const key = `${dialect}_lookup_p50_ratio_${last.identifiers / 1000}k_vs_${first.identifiers / 1000}k`;
+    figures[key] = Math.round((last.lookupP50us / Math.max(1, first.lookupP50us)) * 100) / 100;
+    targets[key] = 'flat (issue 2)';
+  }
+  process.stdout.write(`${JSON.stringify({ scenario: 'identity-bench', figures, targets })}\n`);
 } else {
   const head = ['dialect', 'identifiers', 'load s', 'lookup p50 µs', 'lookup p99 µs', 'resolve p50 µs', 'resolve p99 µs', 'merge p50 µs', 'merge p99 µs'];
   const lines = all.map((r) => [r.dialect, r.identifiers.toLocaleString('en-US'), String(r.loadSeconds), ...[r.lookupP50us, r.lookupP99us, r.resolveP50us, r.resolveP99us, r.mergeP50us, r.mergeP99us].map(String)]);

@@ -7,7 +7,7 @@
  *    updates (updates also read the linked records first — the lost-update guard — unless
  *    `--no-read-before-write`).
  *
- * `node bin/run-ts.mjs bench/sync-bench.ts [--json] [--records N] [--rate R] [--window-ms W] [--batch B]`
+ * `node bin/run-ts.mjs bench/sync-bench.ts [--json] [--quick] [--records N] [--rate R] [--window-ms W] [--batch B]`
  */
 import type { Connector } from '../src/connector-kit/connector.ts';
 import { MemoryConnector } from '../src/connector-kit/testing/memory-connector.ts';
@@ -23,7 +23,7 @@ function arg(name: string, fallback: number): number {
 }
 
 const json = process.argv.includes('--json');
-const records = arg('records', 3_000);
+const records = arg('records', process.argv.includes('--quick') ? 1_000 : 3_000);
 const rate = arg('rate', 20);
 const windowMs = arg('window-ms', 1_000);
 const batch = arg('batch', 10);
@@ -108,9 +108,20 @@ async function main(): Promise<void> {
   await engine.close();
   await store.close();
 
-  const result = { scenario: { records, rate, windowMs, batch, readBeforeWrite, batchMinimumPer1000: 1000 / batch }, phases };
   if (json) {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    // bench/run.ts format: one object on the last line, flat figures, targets beside them.
+    const figures: Record<string, number | string | boolean> = { records, limit: `${rate} calls / ${windowMs} ms`, batch, read_before_write: readBeforeWrite, batch_minimum_write_calls_per_1000: 1000 / batch };
+    const targets: Record<string, string> = {};
+    for (const p of phases) {
+      figures[`${p.phase}_share_of_ceiling`] = Math.round(p.shareOfCeiling * 1000) / 1000;
+      figures[`${p.phase}_429_share_of_calls`] = Math.round(p.rateLimitedShare * 10_000) / 10_000;
+      figures[`${p.phase}_write_calls_per_1000`] = Math.round(p.writeCallsPer1000 * 10) / 10;
+      figures[`${p.phase}_all_calls_per_1000`] = Math.round(p.callsPer1000 * 10) / 10;
+      targets[`${p.phase}_share_of_ceiling`] = '>= 0.95';
+      targets[`${p.phase}_429_share_of_calls`] = '< 0.01';
+      targets[`${p.phase}_write_calls_per_1000`] = `<= ${1000 / batch}`;
+    }
+    process.stdout.write(`${JSON.stringify({ scenario: 'sync-bench', figures, targets })}\n`);
     return;
   }
   process.stdout.write(`sync bench: ${records} records, limit ${rate} calls / ${windowMs} ms, batch ${batch}, read-before-write ${readBeforeWrite}\n`);

@@ -102,12 +102,12 @@ export function createSyncServeHook(options: SyncServeHookOptions = {}): ServeHo
         const first = status.issues.find((i) => i.severity === 'error');
         return { ok: false, detail: `${bad.length} invalid mapping file(s); last good versions stay live${first ? `; ${formatIssue(first)}` : ''}` };
       });
-      readiness.register('connections', () => {
-        const states = Object.entries(rt.engine.connectionStates()).filter(([, s]) => s.status !== 'ok');
-        return states.length === 0
-          ? { ok: true, detail: `${rt.connectors.size} connector(s): ${[...rt.connectors.keys()].join(', ') || 'none'}` }
-          : { ok: false, detail: states.map(([slug, s]) => `${slug} ${s.status}${s.reason ? ` (${s.reason})` : ''}`).join('; ') };
-      });
+      // Informational: a paused CRM connection (expired token) must not take the event API out of a
+      // load balancer's rotation; its rows wait in the outbox. Details: GET /admin/connections.
+      readiness.register('connections', () => ({
+        ok: true,
+        detail: Object.entries(rt.engine.connectionStates()).map(([slug, s]) => `${slug} ${s.status}${s.reason ? ` (${s.reason})` : ''}`).join(', ') || 'no connectors configured',
+      }));
       if (options.workers !== false) rt.engine.startWorkers(options.workerPollMs === undefined ? {} : { pollMs: options.workerPollMs });
       const scheduler = new SyncScheduler(rt.engine, options.schedule ?? defaultSchedule(rt.connectors.keys()));
       scheduler.start();

@@ -66,7 +66,19 @@ export interface DemoReport {
     delivered: number;
     deadLetters: number;
   } | null;
-  apiCalls: Record<string, { calls: number; minimum: number; writes: number; recordsWritten: number; byRoute: Record<string, number> }> | null;
+  apiCalls: Record<
+    string,
+    {
+      calls: number;
+      /** Pages to read every record (100 per page) + writes at the CRM's largest batch (one per record without batch writes). */
+      minimum: number;
+      writes: number;
+      recordsWritten: number;
+      /** Calls the CRM answered 429 during the pull and push (retried; nothing lost). */
+      rateLimited: number;
+      byRoute: Record<string, number>;
+    }
+  > | null;
   /** Where things ran (temp folder with the database and crmhub's log). */
   workDir: string;
 }

@@ -83,9 +83,13 @@ export function renderDemo(report: DemoReport): string {
   const a = report.apiCalls;
   if (a) {
     section('8. API calls spent (from each sandbox) vs the batch minimum');
-    out.push(...table(['CRM', 'records written', 'API calls', 'of which writes', 'batch minimum'], Object.entries(a).map(([slug, v]) => [name(slug), String(v.recordsWritten), String(v.calls), String(v.writes), String(v.minimum)]), new Set([1, 2, 3, 4])));
+    out.push(...table(['CRM', 'records written', 'API calls', 'of which writes', 'batch minimum', '429s (retried)'], Object.entries(a).map(([slug, v]) => [name(slug), String(v.recordsWritten), String(v.calls), String(v.writes), String(v.minimum), String(v.rateLimited)]), new Set([1, 2, 3, 4, 5])));
     out.push('', '  batch minimum = pages to read every record (100 per page) + writes at the CRM’s largest batch');
     out.push('  (HubSpot 100, Salesforce 200; Pipedrive has no batch writes: one call per record).');
+    for (const [slug, v] of Object.entries(a)) {
+      const searches = Object.entries(v.byRoute).filter(([route]) => /search/i.test(route)).reduce((n, [, c]) => n + c, 0);
+      if (searches > 0) out.push(`  ${name(slug)}: ${searches} of its calls are searches (incremental reads, or finding a record never linked before creating it).`);
+    }
   }
 
   section('Steps');

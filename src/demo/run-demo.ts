@@ -295,7 +295,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         let reads = 0;
         for (const n of readCounts.get(slug)?.values() ?? []) reads += Math.max(1, Math.ceil(n / PAGE_SIZE));
         const writesMin = decl.capabilities.batchUpsert ? Math.ceil(written / Math.max(1, person?.maxBatchSize ?? 1)) : written;
-        apiCalls[slug] = { calls: after.totalCalls - (before?.totalCalls ?? 0), minimum: reads + writesMin, writes: writeCalls(after, before), recordsWritten: written, byRoute };
+        apiCalls[slug] = { calls: after.totalCalls - (before?.totalCalls ?? 0), minimum: reads + writesMin, writes: writeCalls(after, before), recordsWritten: written, rateLimited: after.rateLimited - (before?.rateLimited ?? 0), byRoute };
       }
       report.apiCalls = apiCalls;
       if (pendingAfter > 0) fail(`${pendingAfter} outbox rows still pending after 90 s`);

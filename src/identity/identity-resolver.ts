@@ -99,6 +99,15 @@ export class IdentityResolver {
     return out.sort((a, b) => b.spec.priority - a.spec.priority);
   }
 
+  /**
+   * The (type, value) keys {@link resolve} would look up for these identifiers (normalised; blocked
+   * or invalid ones left out). Ingest looks a whole group commit's keys up in one query through a
+   * per-transaction cache before resolving its events one by one.
+   */
+  lookupKeys(kind: ProfileKind, identifiers: readonly Identifier[]): { type: string; value: string }[] {
+    return this.normalise(kind, identifiers, []).map((n) => ({ type: n.identifier.type, value: n.identifier.value }));
+  }
+
   async resolve(tx: StoreTx, input: ResolveInput): Promise<ResolveResult> {
     const issues: IdentityIssue[] = [];
     const ids = this.normalise(input.kind, input.identifiers, issues);

@@ -21,7 +21,7 @@ import { writeTraits } from '../identity/write-traits.ts';
 import { CachedTx } from '../store/cached-tx.ts';
 import type { EventRow, ProfileStore, StoreTx } from '../store/port.ts';
 import { correctTimestamp } from './correct-timestamp.ts';
-import { EVENT_SOURCE, extractIdentifiers } from './extract-identifiers.ts';
+import { EVENT_SOURCE, type EventIdentifiers, extractIdentifiers } from './extract-identifiers.ts';
 import { GroupCommitter, type Outcome } from './group-committer.ts';
 import type { IngestEvent } from './validate-events.ts';
 
@@ -31,6 +31,8 @@ export interface IdentityPort {
     tx: StoreTx,
     request: { kind: ProfileKind; identifiers: Identifier[]; at: string; trigger: string },
   ): Promise<{ profileId: ProfileId | null; created: boolean; mergedFrom: readonly ProfileId[]; issues: readonly unknown[] }>;
+  /** Optional: the identifier keys `resolve` would look up, so ingest can fetch a whole group's in one query. */
+  lookupKeys?(kind: ProfileKind, identifiers: readonly Identifier[]): { type: string; value: string }[];
 }
 
 /** Called inside the ingest transaction with the ids of profiles that changed (created, merged into, traits). */
@@ -111,9 +113,15 @@ export class EventIngestor {
       // Dedupe the whole group in one query where the store can (generated ids are unique already).
       const sent = items.filter((i) => !i.event.messageIdGenerated).map((i) => i.event.messageId);
       const stored = tx.hasEvents === undefined || sent.length === 0 ? null : await tx.hasEvents(sent);
-      const state: TxState = { changed: new Set(), seen: new Set(), resolved: new Map(), events: [], stored, times: new Map() };
+      const state: TxState = { changed: new Set(), seen: new Set(), resolved: new Map(), events: [], stored, times: new Map(), mergedInto: new Map() };
+      const extracted = await this.prefetch(tx, items, stored);
       const outcomes: EventOutcome[] = [];
-      for (const item of items) outcomes.push(await this.apply(tx, item, state));
+      for (let i = 0; i < items.length; i++) outcomes.push(await this.apply(tx, items[i] as Item, state, extracted[i]));
+      // Rows are inserted at the end, so a profile merged later in this transaction has not had
+      // them moved by the merge: point them at the survivor (as storing them one by one would).
+      if (state.mergedInto.size > 0) {
+        for (const e of state.events) e.row.profileId = survivorOf(state.mergedInto, e.row.profileId);
+      }
       // One multi-row INSERT (Postgres) instead of a round trip per event.
       const inserted = state.events.length === 0 ? [] : await tx.insertEvents(state.events.map((e) => e.row));
       state.events.forEach(({ outcome }, i) => {
@@ -125,7 +133,51 @@ export class EventIngestor {
     });
   }
 
-  private async apply(tx: StoreTx, { event, receivedAt }: Item, state: TxState): Promise<EventOutcome> {
+  /**
+   * Looks up, in one query, every identifier the group's events carry (when the identity port says
+   * which keys it will look up): the answers land in the transaction's CachedTx, so resolving the
+   * events one by one then mostly reads memory. Returns each item's identifiers (undefined for
+   * events already stored, which apply() answers as duplicates without them).
+   */
+  private async prefetch(tx: CachedTx, items: readonly Item[], stored: Set<string> | null): Promise<(EventIdentifiers | undefined)[]> {
+    const lookupKeys = this.options.identity.lookupKeys?.bind(this.options.identity);
+    if (lookupKeys === undefined) return [];
+    const keys = new Map<string, { type: string; value: string }>();
+    /** Keys of resolutions with several identifiers: the resolver reads their profiles' identifier lists. */
+    const multi = new Set<string>();
+    /** Keys of identify/group calls with traits: the resolver's profile gets its traits read. */
+    const withTraits = new Set<string>();
+    const add = (list: { type: string; value: string }[], traits: boolean): void => {
+      for (const k of list) {
+        const key = `${k.type}\u0000${k.value}`;
+        keys.set(key, k);
+        if (list.length > 1) multi.add(key);
+        if (traits) withTraits.add(key);
+      }
+    };
+    const out = items.map(({ event }) => {
+      if (stored?.has(event.messageId) === true) return undefined;
+      const ids = extractIdentifiers(event);
+      const traits = event.traits !== null && (event.type === 'identify' || event.type === 'group');
+      add(lookupKeys('person', ids.person), traits && event.type === 'identify');
+      if (event.type === 'group') add(lookupKeys('account', ids.account), traits);
+      if (ids.previousId !== null) add([{ type: 'user_id', value: ids.previousId }], false);
+      return ids;
+    });
+    if (keys.size < 2) return out;
+    const rows = await tx.findIdentifiers([...keys.values()]);
+    const lists: ProfileId[] = [];
+    const traitsOf: ProfileId[] = [];
+    for (const row of rows) {
+      const key = `${row.type}\u0000${row.value}`;
+      if (multi.has(key)) lists.push(row.profileId);
+      if (withTraits.has(key)) traitsOf.push(row.profileId);
+    }
+    await tx.warm(rows.map((r) => r.profileId), { identifiers: lists, traits: traitsOf });
+    return out;
+  }
+
+  private async apply(tx: StoreTx, { event, receivedAt }: Item, state: TxState, extracted: EventIdentifiers | undefined): Promise<EventOutcome> {
     // `seen` catches a duplicate inside this transaction without a query.
     const known =
       state.seen.has(event.messageId) ||
@@ -141,7 +193,7 @@ export class EventIngestor {
       at = correctTimestamp({ timestamp: event.timestamp, sentAt: event.sentAt, receivedAt });
       state.times.set(timesKey, at);
     }
-    const ids = extractIdentifiers(event);
+    const ids = extracted ?? extractIdentifiers(event);
     const issues: string[] = [];
     const person = [...ids.person];
     if (ids.previousId !== null) {
@@ -194,6 +246,7 @@ export class EventIngestor {
     for (const issue of result.issues) issues.push(describeIssue(issue));
     if (result.profileId === null) return null;
     if (result.mergedFrom.length > 0) state.resolved.clear();
+    for (const from of result.mergedFrom) state.mergedInto.set(from, result.profileId);
     if (result.created || result.mergedFrom.length > 0) state.changed.add(result.profileId);
     if (result.issues.length === 0) state.resolved.set(key, result.profileId);
     return result.profileId;
@@ -210,10 +263,24 @@ interface TxState {
   resolved: Map<string, ProfileId>;
   /** messageIds of this group already stored before the transaction (null: ask per event). */
   stored: Set<string> | null;
+  /** Profiles merged in this transaction → the profile they were merged into. */
+  mergedInto: Map<ProfileId, ProfileId>;
   /** Corrected event times by (timestamp, sentAt, receivedAt). */
   times: Map<string, string>;
   /** Events to insert at the end, with the outcome to correct if the insert finds a duplicate. */
   events: { row: EventRow; outcome: EventOutcome }[];
+}
+
+/** Follows this transaction's merges from `id` to the live profile. */
+function survivorOf(mergedInto: ReadonlyMap<ProfileId, ProfileId>, id: ProfileId): ProfileId {
+  let current = id;
+  // Each merge retires its source for good, so the chain ends; the bound only guards programming errors.
+  for (let hop = 0; hop <= mergedInto.size; hop++) {
+    const next = mergedInto.get(current);
+    if (next === undefined) return current;
+    current = next;
+  }
+  return current;
 }
 
 function describeIssue(issue: unknown): string {

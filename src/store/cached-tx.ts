@@ -66,6 +66,33 @@ export class CachedTx implements StoreTx {
     this.traits.clear();
   }
 
+  /**
+   * Loads, in bulk, the rows of these profiles that are not cached yet: the profile rows, and when
+   * asked their identifier lists and traits. Needs the wrapped tx's optional bulk reads; without
+   * them it does nothing (later reads then go one by one, with the same answers).
+   */
+  async warm(profileIds: readonly ProfileId[], what: { identifiers?: readonly ProfileId[]; traits?: readonly ProfileId[] } = {}): Promise<void> {
+    const inner = this.inner;
+    const missing = [...new Set(profileIds)].filter((id) => !this.profiles.has(id));
+    if (missing.length > 0 && inner.getProfiles !== undefined) {
+      for (const id of missing) this.profiles.set(id, null);
+      for (const row of await inner.getProfiles(missing)) this.profiles.set(row.id, { ...row });
+    }
+    const lists = [...new Set(what.identifiers ?? [])].filter((id) => !this.lists.has(id));
+    if (lists.length > 0 && inner.listIdentifiersOfProfiles !== undefined) {
+      for (const id of lists) this.lists.set(id, []);
+      for (const row of await inner.listIdentifiersOfProfiles(lists)) {
+        this.lists.get(row.profileId)?.push(row);
+        this.identifiers.set(idKey(row.type, row.value), { ...row });
+      }
+    }
+    const traits = [...new Set(what.traits ?? [])].filter((id) => !this.traits.has(id));
+    if (traits.length > 0 && inner.getTraitsOfProfiles !== undefined) {
+      for (const id of traits) this.traits.set(id, []);
+      for (const row of await inner.getTraitsOfProfiles(traits)) this.traits.get(row.profileId)?.push(row);
+    }
+  }
+
   // ---- profiles ----------------------------------------------------------------------------
 
   async createProfile(kind: ProfileKind, at: string): Promise<ProfileRow> {

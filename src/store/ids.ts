@@ -1,7 +1,21 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 let lastMs = 0;
 let counter = 0;
+
+/** Random bytes drawn in bulk: one `randomFillSync` per 4 KiB instead of a crypto call per id. */
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+
+function randomHex(bytes: number): string {
+  if (poolAt + bytes > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const hex = pool.toString('hex', poolAt, poolAt + bytes);
+  poolAt += bytes;
+  return hex;
+}
 
 /**
  * A sortable unique id: `<prefix>_` + 9 base-36 chars of milliseconds + a 4-char in-millisecond
@@ -17,5 +31,5 @@ export function newId(prefix: string): string {
   }
   const time = now.toString(36).padStart(9, '0');
   const seq = counter.toString(36).padStart(4, '0');
-  return `${prefix}_${time}${seq}${randomBytes(6).toString('hex')}`;
+  return `${prefix}_${time}${seq}${randomHex(6)}`;
 }

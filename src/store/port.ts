@@ -191,6 +191,10 @@ export interface StoreTx {
   /** Follows `mergedInto` to the live profile; null if the id is unknown. */
   resolveProfile(id: string): Promise<ProfileRow | null>;
   touchProfile(id: ProfileId, at: string): Promise<void>;
+  /** Optional bulk reads (both SQL adapters have them; CachedTx uses them to prefetch a group commit's rows). */
+  getProfiles?(ids: readonly string[]): Promise<ProfileRow[]>;
+  listIdentifiersOfProfiles?(profileIds: readonly ProfileId[]): Promise<IdentifierRow[]>;
+  getTraitsOfProfiles?(profileIds: readonly ProfileId[]): Promise<TraitRow[]>;
   /** Ids of profiles merged into this one, directly or transitively. */
   mergedFrom(id: ProfileId): Promise<ProfileId[]>;
 

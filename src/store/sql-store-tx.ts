@@ -37,6 +37,26 @@ const MAX_MERGE_HOPS = 32;
 /** Rows per multi-row statement on Postgres (keeps parameters well under the 65,535 limit). */
 const PG_CHUNK = 500;
 
+/** Keys per bulk identifier lookup on SQLite (a fixed size: see findIdentifiers). */
+const SQLITE_LOOKUP_CHUNK = 64;
+const SQLITE_LOOKUP_SQL = `SELECT * FROM identifiers WHERE (type, value) IN (VALUES ${Array.from({ length: SQLITE_LOOKUP_CHUNK }, () => '(?, ?)').join(', ')})`;
+
+/** Ids per bulk `IN (...)` read; chunks are padded to this size so each query has one SQL text. */
+const IN_CHUNK = 64;
+const IN_LIST = Array.from({ length: IN_CHUNK }, () => '?').join(', ');
+
+/** `ids` in chunks of exactly IN_CHUNK parameters, the last padded with its last id (IN ignores repeats). */
+function paddedChunks(ids: readonly string[]): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < ids.length; i += IN_CHUNK) {
+    const part = ids.slice(i, i + IN_CHUNK);
+    const last = part[part.length - 1] as string;
+    while (part.length < IN_CHUNK) part.push(last);
+    out.push(part);
+  }
+  return out;
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -84,6 +104,32 @@ export class SqlStoreTx implements StoreTx {
     return row;
   }
 
+  /** Profiles by id, in one statement per 64 ids (unknown ids are left out). Not merge-resolved. */
+  async getProfiles(ids: readonly string[]): Promise<ProfileRow[]> {
+    const out: ProfileRow[] = [];
+    for (const params of paddedChunks(ids)) out.push(...(await this.db.all(`SELECT * FROM profiles WHERE id IN (${IN_LIST})`, params)).map(toProfile));
+    return out;
+  }
+
+  /** The identifiers of many profiles, ordered by profile, then as {@link listIdentifiers}. */
+  async listIdentifiersOfProfiles(profileIds: readonly ProfileId[]): Promise<IdentifierRow[]> {
+    const out: IdentifierRow[] = [];
+    for (const params of paddedChunks(profileIds)) {
+      const rows = await this.db.all(`SELECT * FROM identifiers WHERE profile_id IN (${IN_LIST}) ORDER BY profile_id, type, first_seen, value`, params);
+      out.push(...rows.map(toIdentifier));
+    }
+    return out;
+  }
+
+  /** The traits of many profiles, ordered by profile, then key. */
+  async getTraitsOfProfiles(profileIds: readonly ProfileId[]): Promise<TraitRow[]> {
+    const out: TraitRow[] = [];
+    for (const params of paddedChunks(profileIds)) {
+      out.push(...(await this.db.all(`SELECT * FROM traits WHERE profile_id IN (${IN_LIST}) ORDER BY profile_id, key`, params)).map(toTrait));
+    }
+    return out;
+  }
+
   async touchProfile(id: ProfileId, at: string): Promise<void> {
     const t = iso(at);
     await this.db.run('UPDATE profiles SET updated_at = ? WHERE id = ? AND updated_at < ?', [t, id, t]);
@@ -105,14 +151,36 @@ export class SqlStoreTx implements StoreTx {
 
   async findIdentifiers(keys: { type: string; value: string }[]): Promise<IdentifierRow[]> {
     if (keys.length === 0) return [];
-    if (this.dialect === 'sqlite' || keys.length === 1) {
-      // SQLite runs in-process: one cached primary-key lookup per key is the fastest plan.
+    if (this.dialect === 'sqlite') {
+      if (keys.length < SQLITE_LOOKUP_CHUNK / 4) {
+        // A few keys: one cached primary-key lookup each is the fastest plan in-process.
+        const out: IdentifierRow[] = [];
+        for (const k of keys) {
+          const rows = await this.db.all('SELECT * FROM identifiers WHERE type = ? AND value = ?', [k.type, k.value]);
+          if (rows[0] !== undefined) out.push(toIdentifier(rows[0]));
+        }
+        return out;
+      }
+      // Many keys (ingest prefetches a whole group commit): one statement per chunk saves the
+      // per-statement cost. Chunks are padded with their last key so every call uses ONE statement
+      // text (the prepared-statement cache stays small); a repeated key matches its row once.
       const out: IdentifierRow[] = [];
-      for (const k of keys) {
-        const rows = await this.db.all('SELECT * FROM identifiers WHERE type = ? AND value = ?', [k.type, k.value]);
-        if (rows[0] !== undefined) out.push(toIdentifier(rows[0]));
+      for (const part of chunks(keys, SQLITE_LOOKUP_CHUNK)) {
+        const last = part[part.length - 1] as { type: string; value: string };
+        const params: SqlParam[] = [];
+        for (let i = 0; i < SQLITE_LOOKUP_CHUNK; i++) {
+          const k = part[i] ?? last;
+          params.push(k.type, k.value);
+        }
+        const rows = await this.db.all(SQLITE_LOOKUP_SQL, params);
+        out.push(...rows.map(toIdentifier));
       }
       return out;
+    }
+    const [only] = keys;
+    if (keys.length === 1 && only !== undefined) {
+      const rows = await this.db.all('SELECT * FROM identifiers WHERE type = ? AND value = ?', [only.type, only.value]);
+      return rows.map(toIdentifier);
     }
     const out: IdentifierRow[] = [];
     for (const part of chunks(keys, PG_CHUNK)) {

@@ -163,7 +163,8 @@ function unquote(literal: string): string {
 
 function conditions(where: WhereClause | undefined): Condition[] {
   if (!where) return [];
-  return [where.left as Condition, ...conditions(where.right)];
+  const right = 'right' in where ? (where.right as WhereClause | undefined) : undefined;
+  return [where.left as Condition, ...conditions(right)];
 }
 
 describe('SOQL escaping', () => {
@@ -181,11 +182,17 @@ describe('SOQL escaping', () => {
     expect(written?.ok, JSON.stringify(written)).toBe(true);
 
     const queries: string[] = [];
-    const original = SalesforceClient.prototype.query;
-    SalesforceClient.prototype.query = function (this: SalesforceClient, soql, options) {
-      queries.push(soql);
-      return original.call(this, soql, options);
-    };
+    // Capture every SOQL string on its way to the wire (the prototype method, restored below).
+    const proto = SalesforceClient.prototype;
+    const original = Object.getOwnPropertyDescriptor(proto, 'query')!;
+    const send = original.value as SalesforceClient['query'];
+    Object.defineProperty(proto, 'query', {
+      ...original,
+      value: function (this: SalesforceClient, soql: string, options?: Parameters<SalesforceClient['query']>[1]) {
+        queries.push(soql);
+        return send.call(this, soql, options);
+      },
+    });
     try {
       const found = await connector.findByFields('Contact', { LastName: [literalName] });
       expect(found.map((r) => r.fields['LastName'])).toEqual([literalName]);
@@ -216,7 +223,7 @@ describe('SOQL escaping', () => {
       }
       expect(rows).toEqual([]);
     } finally {
-      SalesforceClient.prototype.query = original;
+      Object.defineProperty(proto, 'query', original);
       await connector.close();
     }
   });

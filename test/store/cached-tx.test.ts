@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { ProfileId } from '../../src/core/types.ts';
 import { CachedTx } from '../../src/store/cached-tx.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { ProfileStore, StoreTx } from '../../src/store/port.ts';
@@ -71,7 +70,7 @@ describe('CachedTx', () => {
         const a = await tx.createProfile('person', T0);
         const b = await tx.createProfile('person', T0);
         await tx.addIdentifier({ type: 'email', value: 'x@example.com', profileId: a.id, source: 'event', at: T0 });
-        await expect(tx.addIdentifier({ type: 'email', value: 'x@example.com', profileId: b.id as ProfileId, source: 'event', at: T0 })).rejects.toThrow(/another profile/);
+        await expect(tx.addIdentifier({ type: 'email', value: 'x@example.com', profileId: b.id, source: 'event', at: T0 })).rejects.toThrow(/another profile/);
         expect(await tx.findIdentifiers([{ type: 'email', value: 'x@example.com' }])).toMatchObject([{ profileId: a.id }]);
       });
     } finally {

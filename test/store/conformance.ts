@@ -152,6 +152,28 @@ export function storeConformance(name: string, factory: StoreFactory): void {
         expect(new Set(found.map((f) => f.profileId))).toEqual(new Set([id]));
       });
 
+      it('bulk reads: profiles, identifier lists and traits of many profiles (over one chunk)', async () => {
+        const ids = await store.transaction(async (tx) => {
+          const out: ProfileId[] = [];
+          for (let i = 0; i < 70; i++) {
+            const p = await person(tx, [['user_id', `bulk-${i}`], ['email', `bulk-${i}@example.com`]]);
+            await tx.writeTraits(p, [{ key: 'n', value: i, source: 'event', changedAt: T0 }]);
+            out.push(p);
+          }
+          return out;
+        });
+        const r = store.read();
+        if (r.getProfiles === undefined || r.listIdentifiersOfProfiles === undefined || r.getTraitsOfProfiles === undefined) throw new TypeError('the SQL adapters have the bulk reads');
+        const asked = [...ids, 'prf_missing' as ProfileId];
+        expect(new Set((await r.getProfiles(asked)).map((p) => p.id))).toEqual(new Set(ids));
+        const lists = await r.listIdentifiersOfProfiles(asked);
+        expect(lists).toHaveLength(140);
+        for (const id of ids.slice(0, 3)) expect(lists.filter((l) => l.profileId === id)).toEqual(await r.listIdentifiers(id));
+        const traits = await r.getTraitsOfProfiles(asked);
+        expect(traits).toHaveLength(70);
+        expect(traits.find((t) => t.profileId === ids[69])).toMatchObject({ key: 'n', value: 69 });
+      });
+
       it('an identifier belongs to one profile: adding it to another fails', async () => {
         await store.transaction((tx) => person(tx, [['user_id', 'taken']]));
         await expect(store.transaction((tx) => person(tx, [['user_id', 'taken']]))).rejects.toMatchObject({ code: 'IDENTIFIER_TAKEN' });

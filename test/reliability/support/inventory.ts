@@ -3,15 +3,23 @@
  * read in full through the connector (with faults off), grouped by email; and per email, the
  * store's profile and how many remote records of each connector object it is linked to.
  */
-import type { Connector, FieldValues } from '../../../src/connector-kit/connector.ts';
+import type { ChangePage, Connector } from '../../../src/connector-kit/connector.ts';
+import type { FieldValues } from '../../../src/core/types.ts';
 import type { ProfileStore } from '../../../src/store/port.ts';
 
 /** The person objects each CRM's people live in (mappings/<slug>/…yaml), with their email field. */
-export const PEOPLE: Record<string, { object: string; email: string }> = {
-  hubspot: { object: 'contacts', email: 'email' },
-  salesforce: { object: 'Contact', email: 'Email' },
-  pipedrive: { object: 'persons', email: 'email' },
+export const PEOPLE: Record<string, { object: string; email: string; compare: string[] }> = {
+  hubspot: { object: 'contacts', email: 'email', compare: ['firstname', 'lastname', 'crmhub_plan'] },
+  salesforce: { object: 'Contact', email: 'Email', compare: ['FirstName', 'LastName', 'Plan__c'] },
+  pipedrive: { object: 'persons', email: 'email', compare: ['first_name', 'last_name', 'Plan'] },
 };
+
+/** email → the compared fields, as one comparable line per person (sorted). */
+export function projection(inv: Inventory, fields: string[]): string[] {
+  return [...inv.fieldsByEmail]
+    .map(([email, f]) => `${email} ${fields.map((k) => JSON.stringify(f[k] ?? null)).join(' ')}`)
+    .sort();
+}
 
 /** First string that looks like an email in a field value (Pipedrive keeps `[{value, primary}]`). */
 function emailIn(value: unknown): string | null {
@@ -30,6 +38,8 @@ function emailIn(value: unknown): string | null {
 export interface Inventory {
   /** email → remote ids holding it. */
   byEmail: Map<string, string[]>;
+  /** email → the fields of the (last) record holding it. */
+  fieldsByEmail: Map<string, FieldValues>;
   /** Records with no email at all. */
   withoutEmail: string[];
   total: number;
@@ -51,23 +61,27 @@ async function patiently<T>(call: () => Promise<T>): Promise<T> {
 /** Reads every live record of one object (full read, page by page). */
 export async function inventory(connector: Connector, object: string, emailField: string): Promise<Inventory> {
   const byEmail = new Map<string, string[]>();
+  const fieldsByEmail = new Map<string, FieldValues>();
   const withoutEmail: string[] = [];
   const seen = new Set<string>();
   let cursor: string | null = null;
   for (let pages = 0; pages < 100_000; pages++) {
-    const from = cursor;
-    const page = await patiently(() => connector.readChanges(object, from, { full: true, pageSize: 100 }));
+    const from: string | null = cursor;
+    const page: ChangePage = await patiently(() => connector.readChanges(object, from, { full: true, pageSize: 100 }));
     for (const r of page.records) {
       if (r.deleted || seen.has(r.id)) continue;
       seen.add(r.id);
-      const email = emailIn((r.fields as FieldValues)[emailField]);
+      const email = emailIn(r.fields[emailField]);
       if (email === null) withoutEmail.push(r.id);
-      else byEmail.set(email, [...(byEmail.get(email) ?? []), r.id]);
+      else {
+        byEmail.set(email, [...(byEmail.get(email) ?? []), r.id]);
+        fieldsByEmail.set(email, r.fields);
+      }
     }
     if (page.nextCursor !== null) cursor = page.nextCursor;
     if (page.done) break;
   }
-  return { byEmail, withoutEmail, total: seen.size };
+  return { byEmail, fieldsByEmail, withoutEmail, total: seen.size };
 }
 
 /** Emails held by more than one record. */

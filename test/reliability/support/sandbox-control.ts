@@ -6,6 +6,7 @@ const statsSchema = z.looseObject({
   calls: z.record(z.string(), z.number()),
   totalCalls: z.number(),
   rateLimited: z.number(),
+  faultsInjected: z.number().default(0),
   records: z.record(z.string(), z.number()),
 });
 export type SandboxStats = z.infer<typeof statsSchema>;
