@@ -81,7 +81,8 @@ export function fastParseEvent(item: Record<string, unknown>, type: EventType): 
   const context = item.context;
   if (context !== undefined && context !== null) {
     // externalIds need the element schema: leave them to zod.
-    if (!plainObject(context) || context.externalIds !== undefined || object(context.traits) === UNSURE) return null;
+    // `context.traits` is optional but not nullable in the schema.
+    if (!plainObject(context) || context.externalIds !== undefined || (context.traits !== undefined && !plainObject(context.traits))) return null;
   }
   // needsUser: a blank id counts as absent.
   if ((userId ?? '') === '' && (anonymousId ?? '') === '') return null;

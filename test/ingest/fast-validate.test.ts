@@ -65,7 +65,7 @@ describe('fastParseEvent', () => {
         expect(slow.success).toBe(true);
         if (slow.success) expect(pick(fast, item.type)).toEqual(pick(slow.data, item.type));
       }),
-      { numRuns: 3000 },
+      { numRuns: 5000 },
     );
   });
 
@@ -82,5 +82,6 @@ describe('fastParseEvent', () => {
     expect(fastParseEvent({ type: 'identify', userId: 'u', traits: { constructor: 'x' } }, 'identify')).toBeNull();
     expect(fastParseEvent({ type: 'group', userId: 'u', groupId: 'g' }, 'group')).toBeNull();
     expect(fastParseEvent({ type: 'track', userId: 'u', event: 'e', context: { externalIds: [] } }, 'track')).toBeNull();
+    expect(fastParseEvent({ type: 'identify', anonymousId: 'a', context: { traits: null } }, 'identify')).toBeNull();
   });
 });
