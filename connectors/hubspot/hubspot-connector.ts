@@ -215,7 +215,9 @@ export class HubSpotConnector implements Connector {
       // (never after the newest change seen); `seen` skips the ones already returned.
       c.phase = 'archived';
       c.after = null;
-      c.anchor = pruneSeen(c, Math.max(0, Math.min(c.maxTs, Date.now() - this.lookbackMs)));
+      // The look-back never reaches below what `seen` still covers (a re-anchor mid-read dropped
+      // older entries), or it would hand back records already returned.
+      c.anchor = pruneSeen(c, Math.max(c.seenFrom, Math.min(c.maxTs, Date.now() - this.lookbackMs)));
       await this.addLinks(object, records, links);
       if (records.length > 0) return { records, nextCursor: encodeCursor(c), done: false };
     }

@@ -36,6 +36,8 @@ export const cursorSchema = z.object({
   after: z.string().nullable(),
   maxTs: z.number(),
   seen: z.record(z.string(), z.number()),
+  /** `seen` holds every id returned with a modified ms at or above this (older cursors: 0). */
+  seenFrom: z.number().default(0),
   phase: z.enum(['live', 'archived']),
   archivedAfter: z.string().nullable(),
   archivedSince: z.number(),
@@ -44,7 +46,7 @@ export const cursorSchema = z.object({
 export type ReadCursor = z.infer<typeof cursorSchema>;
 
 export function initialCursor(): ReadCursor {
-  return { v: 1, anchor: 0, after: null, maxTs: 0, seen: {}, phase: 'live', archivedAfter: null, archivedSince: 0, archivedMax: 0 };
+  return { v: 1, anchor: 0, after: null, maxTs: 0, seen: {}, seenFrom: 0, phase: 'live', archivedAfter: null, archivedSince: 0, archivedMax: 0 };
 }
 
 export function encodeCursor(c: ReadCursor): string {
@@ -84,6 +86,7 @@ export function pruneSeen(c: ReadCursor, floor: number): number {
     effectiveFloor = firstDropped + 1;
   }
   c.seen = Object.fromEntries(entries);
+  c.seenFrom = effectiveFloor;
   return effectiveFloor;
 }
 

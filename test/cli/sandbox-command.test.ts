@@ -22,16 +22,16 @@ describe('crmhub sandbox', () => {
       rl.once('line', resolve);
       child.once('exit', () => reject(new Error('crmhub sandbox exited before printing')));
     });
-    const out = JSON.parse(firstLine);
+    const out = JSON.parse(firstLine) as Record<string, Record<string, unknown>>;
     expect(Object.keys(out).sort()).toEqual(['hubspot', 'pipedrive', 'salesforce']);
     for (const key of ['instanceUrl', 'loginUrl', 'accessToken', 'clientId', 'clientSecret', 'orgId']) {
-      expect(typeof out.salesforce[key]).toBe('string');
+      expect(typeof out.salesforce![key]).toBe('string');
     }
-    for (const key of ['baseUrl', 'accessToken', 'clientSecret']) expect(typeof out.hubspot[key]).toBe('string');
-    for (const key of ['baseUrl', 'apiToken', 'webhookUser', 'webhookPassword']) expect(typeof out.pipedrive[key]).toBe('string');
+    for (const key of ['baseUrl', 'accessToken', 'clientSecret']) expect(typeof out.hubspot![key]).toBe('string');
+    for (const key of ['baseUrl', 'apiToken', 'webhookUser', 'webhookPassword']) expect(typeof out.pipedrive![key]).toBe('string');
 
-    for (const base of [out.salesforce.instanceUrl, out.hubspot.baseUrl, out.pipedrive.baseUrl]) {
-      const stats = await (await fetch(`${base}/_sandbox/stats`)).json();
+    for (const base of [out.salesforce!.instanceUrl, out.hubspot!.baseUrl, out.pipedrive!.baseUrl] as string[]) {
+      const stats = (await (await fetch(`${base}/_sandbox/stats`)).json()) as Record<string, unknown>;
       expect(stats).toMatchObject({ totalCalls: 0, rateLimited: 0 });
       expect(typeof stats.calls).toBe('object');
       expect(typeof stats.records).toBe('object');

@@ -5,7 +5,8 @@
  * no lost and no duplicated writes.
  *
  * The sandboxes run in this process; each crmhub child gets their credentials and a temp SQLite file.
- * Kill moments: a random delay (0–3 s, seeded PRNG, seed printed) after the child's first API call.
+ * Kill moments: a random delay (0–1.5 s, seeded PRNG, seed printed) after the child's first API call;
+ * a child that finishes first does not count as a kill (up to 30 starts for 20 kills).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -141,14 +142,14 @@ describe('crmhub sync killed with SIGKILL', () => {
     const random = prng(seedValue);
     let killed = 0;
     let finishedEarly = 0;
-    for (let i = 0; i < KILLS; i++) {
+    for (let cycle = 0; killed < KILLS && cycle < KILLS + 10; cycle++) {
       const before = await totalCalls(sandboxes);
       const run = startSync(env);
       let exited = false;
       void run.exited.then(() => (exited = true));
       // Wait for the child's first API call (start-up is over), then a random share of a run.
       while (!exited && (await totalCalls(sandboxes)) === before) await sleep(10);
-      await sleep(Math.floor(random() * 3_000));
+      await sleep(Math.floor(random() * 1_500));
       if (!exited) {
         run.child.kill('SIGKILL');
         killed++;
@@ -175,7 +176,7 @@ describe('crmhub sync killed with SIGKILL', () => {
     }
     process.stdout.write(`crash: seed ${seedValue}, ${killed} kills, ${finishedEarly} runs finished before their kill moment, ${restarts.length} restarts to quiet, ${Date.now() - started} ms\n${restarts.join('\n')}\n`);
     expect(final, restarts.join('\n')).not.toBeNull();
-    expect(killed).toBeGreaterThanOrEqual(KILLS / 2);
+    expect(killed).toBeGreaterThanOrEqual(KILLS * 0.75);
 
     // Compare with the reference, through a fresh in-process view of the crashed store.
     const after = await startHub({ sandboxes, env: { CRMHUB_DATABASE_URL: databaseUrl } });
