@@ -38,7 +38,7 @@ export interface OpenRuntimeOptions {
   /** Watch the mappings folder for edits (serve). Default false (one-off commands). */
   watchMappings?: boolean;
   /** Sync engine knobs passed through (tests shorten retries). */
-  engine?: { leaseMs?: number; retry?: { maxAttempts?: number; baseMs?: number; maxMs?: number }; pageSize?: number };
+  engine?: { leaseMs?: number; retry?: { maxAttempts?: number; baseMs?: number; maxMs?: number }; pageSize?: number; holdCreatesUntilPulled?: boolean };
 }
 
 /** Everything wired; satisfies {@link SyncRuntime} (`crmhub sync`, `crmhub dlq`). */
@@ -178,6 +178,7 @@ export async function openRuntime(options: OpenRuntimeOptions = {}): Promise<Run
       ...(options.engine?.leaseMs !== undefined ? { leaseMs: options.engine.leaseMs } : {}),
       ...(options.engine?.retry ? { retry: options.engine.retry } : {}),
       ...(options.engine?.pageSize !== undefined ? { pageSize: options.engine.pageSize } : {}),
+      ...(options.engine?.holdCreatesUntilPulled !== undefined ? { holdCreatesUntilPulled: options.engine.holdCreatesUntilPulled } : {}),
     });
     let closing: Promise<void> | undefined;
     const close = async (): Promise<void> => {

@@ -86,7 +86,9 @@ export function createSyncServeHook(options: SyncServeHookOptions = {}): ServeHo
         logger,
         watchMappings: true,
         ...(options.connectors ? { connectors: options.connectors } : {}),
-        ...(options.engine ? { engine: options.engine } : {}),
+        // Workers start while the scheduler's first pulls run: creates wait for each object's first
+        // pull so records the CRM already has are linked, not created again.
+        engine: { holdCreatesUntilPulled: true, ...options.engine },
       });
       runtime = rt;
       options.onRuntime?.(rt);

@@ -39,6 +39,11 @@ export interface EngineContext {
   leaseMs: number;
   /** Read linked records before writing them (one `readByIds` per batch) to avoid lost updates. */
   readBeforeWrite: boolean;
+  /**
+   * Hold creates for an object until one pull of it has completed, so records the CRM already has
+   * get linked (by the inbound join keys) before crmhub would create them again. Default false.
+   */
+  holdCreatesUntilPulled: boolean;
   /** How long an `auth`/`config` failure pauses a connection before the next try, in ms. */
   pauseMs: number;
   now(): number;
@@ -62,6 +67,8 @@ export interface ContextOptions {
   leaseMs?: number;
   /** Default true. */
   readBeforeWrite?: boolean;
+  /** Default false; `crmhub serve` turns it on (workers and the first scheduled pull race). */
+  holdCreatesUntilPulled?: boolean;
   pauseMs?: number;
   now?: () => number;
   random?: () => number;
@@ -85,6 +92,7 @@ export function createEngineContext(options: ContextOptions): EngineContext & { 
     retry: { maxAttempts: 6, baseMs: 1_000, maxMs: 300_000, ...options.retry },
     leaseMs: options.leaseMs ?? 60_000,
     readBeforeWrite: options.readBeforeWrite ?? true,
+    holdCreatesUntilPulled: options.holdCreatesUntilPulled ?? false,
     pauseMs: options.pauseMs ?? 300_000,
     now,
     random: options.random ?? Math.random,
@@ -134,4 +142,12 @@ export function createEngineContext(options: ContextOptions): EngineContext & { 
 /** ISO time of the context clock. */
 export function isoNow(ctx: Pick<EngineContext, 'now'>, plusMs = 0): string {
   return new Date(ctx.now() + plusMs).toISOString();
+}
+
+/**
+ * Cursor key that marks "one pull of this object ran to the end". Kept in the cursors table under a
+ * name no CRM object can have, so no migration is needed for one flag.
+ */
+export function pulledMarker(object: string): string {
+  return `${object}#pulled`;
 }

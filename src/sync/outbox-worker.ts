@@ -20,7 +20,10 @@ import { CrmhubError, toCrmhubError } from '../connector-kit/errors.ts';
 import type { OutboxRow, RemoteRecordRow } from '../store/port.ts';
 import { isEmptyValue, profileToRemote, sameValue } from './basic-merge.ts';
 import { applyRemoteChanges } from './apply-remote-changes.ts';
-import { isoNow, type EngineContext } from './engine-context.ts';
+import { isoNow, pulledMarker, type EngineContext } from './engine-context.ts';
+
+/** How long a held create waits before it checks again for the object's first pull, ms. */
+const HOLD_CREATES_MS = 5_000;
 import type { SyncObjectMapping } from './sync-types.ts';
 
 export interface DrainCounts {
@@ -179,6 +182,18 @@ export class OutboxWorker {
           } else again.push(item);
         }
         prepared = again;
+      }
+    }
+    if (ctx.holdCreatesUntilPulled && prepared.some((p) => p.item.remoteId === undefined)) {
+      const pulled = await ctx.store.read().getCursor(slug, pulledMarker(object));
+      if (!pulled) {
+        // The CRM may already hold these people: creating them before the first pull links the
+        // existing records would duplicate them (design.md §8.1). Not counted as an attempt.
+        const held = prepared.filter((p) => p.item.remoteId === undefined);
+        prepared = prepared.filter((p) => p.item.remoteId !== undefined);
+        for (const p of held) {
+          await this.retryRows(options.owner, p.record.rows, ctx.now() + HOLD_CREATES_MS, `held: waiting for the first pull of ${slug}.${object}`, false, counts);
+        }
       }
     }
     const chunks: PreparedItem[][] = [];

@@ -14,7 +14,7 @@ import type { StoreTx } from '../store/port.ts';
 import { applyRemoteChanges, emptyApplyCounts, type ApplyCounts, type ApplyOptions } from './apply-remote-changes.ts';
 import { basicIdentity } from './basic-identity.ts';
 import { basicMerge } from './basic-merge.ts';
-import { createEngineContext, isoNow, type ContextOptions, type EngineContext } from './engine-context.ts';
+import { createEngineContext, isoNow, pulledMarker, type ContextOptions, type EngineContext } from './engine-context.ts';
 import { enqueueProfileChanges } from './outbox-enqueue.ts';
 import { emptyDrainCounts, OutboxWorker, type DrainCounts, type DrainOptions } from './outbox-worker.ts';
 import type { FieldPlanner, IdentityPort } from './sync-types.ts';
@@ -73,6 +73,13 @@ export interface ObjectRunSummary {
   durationMs: number;
   mappingVersion: string | null;
   error: string | null;
+}
+
+/** One object's run while `runOnce` moves through its phases. */
+interface ObjectRun {
+  out: ObjectRunSummary;
+  /** ms epoch the object's run started. */
+  startedAt: number;
 }
 
 export interface RunSummary {
@@ -159,6 +166,10 @@ export class SyncEngine {
         }
       }
       if (page.done) break;
+    }
+    if (!options.dryRun) {
+      const at = isoNow(ctx);
+      await ctx.store.transaction((tx) => tx.setCursor(connector, pulledMarker(object), at, at));
     }
     if (options.full) counts.deleted += await this.reconcileDeletes(connector, object, seen, options.dryRun ?? false);
     return counts;
@@ -321,55 +332,81 @@ export class SyncEngine {
     const direction = options.direction ?? 'both';
     const summary: RunSummary = { dryRun: options.dryRun ?? false, direction, full: options.full ?? false, objects: [], durationMs: 0 };
     const filter = { ...(options.connector ? { connector: options.connector } : {}), ...(options.object ? { object: options.object } : {}) };
-    for (const target of this.targets(filter)) summary.objects.push(await this.runObject(target.connector, target.object, direction, options));
+    const runs: ObjectRun[] = [];
+    for (const target of this.targets(filter)) runs.push(await this.startObjectRun(target.connector, target.object, options));
+    // Every pull before any push: a pull of one CRM enqueues writes for the others, and pushing an
+    // object before the later pulls ran would leave those writes for the next run.
+    if (direction !== 'push') for (const run of runs) await this.pullPhase(run, options);
+    if (direction !== 'pull' && !options.dryRun) for (const run of runs) await this.pushPhase(run, options);
+    for (const run of runs) summary.objects.push(await this.finishObjectRun(run));
     summary.durationMs = Date.now() - started;
     return summary;
   }
 
-  private async runObject(connector: string, object: string, direction: SyncDirection, options: RunOnceOptions): Promise<ObjectRunSummary> {
+  private async startObjectRun(connector: string, object: string, options: RunOnceOptions): Promise<ObjectRun> {
     const { ctx } = this;
-    const started = Date.now();
     const mappingVersion = ctx.mappings.get(connector, object)?.version ?? null;
     const out: ObjectRunSummary = { connector, object, runId: null, status: 'succeeded', created: 0, updated: 0, skipped: 0, failed: 0, deleted: 0, conflicts: 0, apiCalls: 0, pending: 0, durationMs: 0, mappingVersion, error: null };
+    const direction = options.direction ?? 'both';
     const run = options.dryRun ? null : await ctx.store.startSyncRun({ connector, object, direction, trigger: options.trigger ?? 'manual', startedAt: isoNow(ctx), counts: {}, mappingVersion });
     out.runId = run?.id ?? null;
+    return { out, startedAt: Date.now() };
+  }
+
+  private async pullPhase(run: ObjectRun, options: RunOnceOptions): Promise<void> {
+    const { out } = run;
+    const { connector, object } = out;
     try {
-      if (direction !== 'push') {
-        const pulled = await this.pull(connector, object, {
-          ...(options.full ? { full: true } : {}),
-          ...(options.dryRun ? { dryRun: true } : {}),
-          trigger: `run:${out.runId ?? 'dry'}`,
-          ...(options.onPlan ? { onPlan: options.onPlan } : {}),
-          onProgress: (done) => options.onProgress?.({ connector, object, phase: 'pull', done, total: null }),
-        });
-        out.created += pulled.created;
-        out.updated += pulled.updated;
-        out.skipped += pulled.skipped;
-        out.failed += pulled.failed;
-        out.deleted += pulled.deleted;
-        out.conflicts += pulled.conflicts;
-        out.apiCalls += pulled.apiCalls;
-      }
-      if (direction !== 'pull' && !options.dryRun) {
-        const pushed = await this.push(connector, { object });
-        out.created += pushed.created;
-        out.updated += pushed.updated;
-        out.skipped += pushed.skipped;
-        out.failed += pushed.deadLettered;
-        out.apiCalls += pushed.apiCalls;
-        options.onProgress?.({ connector, object, phase: 'push', done: pushed.created + pushed.updated + pushed.skipped, total: pushed.claimed });
-      }
-      out.pending = await ctx.store.pendingOutboxCount(connector);
-      if (out.failed > 0) out.status = 'partial';
+      const pulled = await this.pull(connector, object, {
+        ...(options.full ? { full: true } : {}),
+        ...(options.dryRun ? { dryRun: true } : {}),
+        trigger: `run:${out.runId ?? 'dry'}`,
+        ...(options.onPlan ? { onPlan: options.onPlan } : {}),
+        onProgress: (done) => options.onProgress?.({ connector, object, phase: 'pull', done, total: null }),
+      });
+      out.created += pulled.created;
+      out.updated += pulled.updated;
+      out.skipped += pulled.skipped;
+      out.failed += pulled.failed;
+      out.deleted += pulled.deleted;
+      out.conflicts += pulled.conflicts;
+      out.apiCalls += pulled.apiCalls;
     } catch (error) {
-      const e = toCrmhubError(error, { connector, object });
-      out.status = 'failed';
-      out.error = `${e.kind}:${e.code} ${e.message}`;
+      this.failRun(run, error);
     }
-    out.durationMs = Date.now() - started;
-    if (run) {
+  }
+
+  private async pushPhase(run: ObjectRun, options: RunOnceOptions): Promise<void> {
+    const { out } = run;
+    const { connector, object } = out;
+    try {
+      const pushed = await this.push(connector, { object });
+      out.created += pushed.created;
+      out.updated += pushed.updated;
+      out.skipped += pushed.skipped;
+      out.failed += pushed.deadLettered;
+      out.apiCalls += pushed.apiCalls;
+      options.onProgress?.({ connector, object, phase: 'push', done: pushed.created + pushed.updated + pushed.skipped, total: pushed.claimed });
+    } catch (error) {
+      this.failRun(run, error);
+    }
+  }
+
+  private failRun(run: ObjectRun, error: unknown): void {
+    const e = toCrmhubError(error, { connector: run.out.connector, object: run.out.object });
+    run.out.status = 'failed';
+    run.out.error = run.out.error ? `${run.out.error}; ${e.kind}:${e.code} ${e.message}` : `${e.kind}:${e.code} ${e.message}`;
+  }
+
+  private async finishObjectRun(run: ObjectRun): Promise<ObjectRunSummary> {
+    const { ctx } = this;
+    const { out } = run;
+    out.pending = await ctx.store.pendingOutboxCount(out.connector);
+    if (out.status !== 'failed' && out.failed > 0) out.status = 'partial';
+    out.durationMs = Date.now() - run.startedAt;
+    if (out.runId) {
       const { created, updated, skipped, failed, deleted, conflicts, apiCalls, pending, durationMs } = out;
-      await ctx.store.finishSyncRun(run.id, {
+      await ctx.store.finishSyncRun(out.runId, {
         status: out.status,
         counts: { created, updated, skipped, failed, deleted, conflicts, apiCalls, pending, durationMs },
         error: out.error,
