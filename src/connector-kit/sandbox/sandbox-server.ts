@@ -113,7 +113,11 @@ function isControlRoute(url: string): boolean {
 }
 
 export function createSandboxServer(options: SandboxServerOptions): SandboxServer {
-  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 50 * 1024 * 1024, keepAliveTimeout: 30_000 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? 50 * 1024 * 1024,
+    keepAliveTimeout: 30_000,
+  });
   const counters = new SandboxCounters();
   const random = options.random ?? Math.random;
   const state: { faults: Faults; behaviour: SandboxBehaviour | null } = { faults: {}, behaviour: null };
@@ -143,22 +147,33 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     }
     if (f.errorRate && random() < f.errorRate) {
       counters.faultsInjected++;
-      return reply.code(503).header('content-type', 'application/json').send(options.faultBody ?? { error: 'injected fault', status: 503 });
+      return reply
+        .code(503)
+        .header('content-type', 'application/json')
+        .send(options.faultBody ?? { error: 'injected fault', status: 503 });
     }
     return undefined;
   });
 
-  app.get('/_sandbox/stats', async (): Promise<SandboxStats & Record<string, unknown>> => ({
-    calls: counters.calls,
-    totalCalls: counters.totalCalls,
-    rateLimited: counters.rateLimited,
-    faultsInjected: counters.faultsInjected,
-    records: behaviour().recordCounts(),
-    ...(behaviour().extraStats?.() ?? {}),
-  }));
+  app.get('/_sandbox/stats', (_request, reply): FastifyReply => {
+    const stats: SandboxStats & Record<string, unknown> = {
+      calls: counters.calls,
+      totalCalls: counters.totalCalls,
+      rateLimited: counters.rateLimited,
+      faultsInjected: counters.faultsInjected,
+      records: behaviour().recordCounts(),
+      ...(behaviour().extraStats?.() ?? {}),
+    };
+    return reply.send(stats);
+  });
 
   const badRequest = (reply: FastifyReply, error: z.ZodError) =>
-    reply.code(400).send({ error: 'invalid control request', issues: error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+    reply
+      .code(400)
+      .send({
+        error: 'invalid control request',
+        issues: error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+      });
 
   app.post('/_sandbox/edit', async (request, reply) => {
     const parsed = editBody.safeParse(request.body);
@@ -204,11 +219,11 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     return { ok: true };
   });
 
-  app.post('/_sandbox/reset', async () => {
+  app.post('/_sandbox/reset', (_request, reply): FastifyReply => {
     behaviour().reset();
     counters.reset();
     state.faults = {};
-    return { ok: true };
+    return reply.send({ ok: true });
   });
 
   app.post('/_sandbox/drain', async () => {
