@@ -8,6 +8,7 @@
  * API returns `null` for them when unset (a person without organization has `org_id: null`, the
  * last page has `next_cursor: null`, an open deal has `won_time: null`, …); only those may be null.
  */
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule, { type FormatsPlugin } from 'ajv-formats';
@@ -16,7 +17,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPipedriveSandbox, type RunningPipedriveSandbox } from '../../connectors/pipedrive/sandbox/index.ts';
 
-const SPEC_DIR = '/work/shared/crm-reference/specs/pipedrive';
+const SPEC_DIR = fileURLToPath(new URL('../../../shared/crm-reference/specs/pipedrive', import.meta.url));
 const RELAXED = new Set([
   'org_id',
   'person_id',

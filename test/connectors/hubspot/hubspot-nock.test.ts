@@ -4,6 +4,7 @@
  * search paging and re-anchoring before the 10,000-result cap, 207 handling, plus error
  * classification and webhook signature checks against HubSpot's published vectors.
  */
+import { fileURLToPath } from 'node:url';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import nock from 'nock';
@@ -15,7 +16,7 @@ import { normaliseSignedUri, verifyHubSpotSignature } from '../../../connectors/
 import { decodeCursor } from '../../../connectors/hubspot/objects.ts';
 
 const BASE = 'https://api.hubapi.com';
-const FIXTURES = '/work/shared/crm-reference/fixtures/hubspot';
+const FIXTURES = fileURLToPath(new URL('../../../../shared/crm-reference/fixtures/hubspot', import.meta.url));
 const fixture = (name: string): any => JSON.parse(readFileSync(`${FIXTURES}/${name}`, 'utf8'));
 const RATE_HEADERS = { 'x-hubspot-ratelimit-max': '100', 'x-hubspot-ratelimit-remaining': '97', 'x-hubspot-ratelimit-interval-milliseconds': '10000', 'x-hubspot-ratelimit-daily': '250000', 'x-hubspot-ratelimit-daily-remaining': '249990' };
 

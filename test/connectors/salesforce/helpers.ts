@@ -1,4 +1,5 @@
 /** Shared set-up for the Salesforce nock tests: a connector pointed at a fake instance URL. */
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { SalesforceClient, type SalesforceClientOptions } from '../../../connectors/salesforce/client.ts';
 import { SalesforceConnector, type SalesforceConnectorOptions } from '../../../connectors/salesforce/salesforce-connector.ts';
@@ -6,7 +7,7 @@ import { SalesforceConnector, type SalesforceConnectorOptions } from '../../../c
 export const INSTANCE = 'https://acme.my.salesforce.com';
 export const API = '/services/data/v62.0';
 export const TOKEN = '00Dxx0000000001!AQ0AQtest';
-export const FIXTURES = '/work/shared/crm-reference/fixtures/salesforce';
+export const FIXTURES = fileURLToPath(new URL('../../../../shared/crm-reference/fixtures/salesforce', import.meta.url));
 
 export function fixture(name: string): string {
   return readFileSync(`${FIXTURES}/${name}`, 'utf8');
