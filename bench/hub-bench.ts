@@ -50,6 +50,12 @@ const HUBSPOT_ENGINE_LIMIT = '100000';
 /** Pipedrive's ceiling for the throughput figure: its sandbox default burst (80 per 2 s). */
 const PIPEDRIVE_CEILING = { burst: 80, windowMs: 2000, searchBurst: 10 };
 
+/** The connector issues' targets for records pushed (issues 6, 7, 8). */
+const CREATE_TARGET: Record<Slug, string> = {
+  hubspot: '<= batch minimum + 1 (issue 6)',
+  salesforce: '<= 5 at scale, = batch minimum (issue 7)',
+  pipedrive: '<= 2000 first-time (issue 8)',
+};
 /** The engine's default pull page size (`SyncEngineOptions.pageSize`). */
 const PULL_PAGE = 100;
 
@@ -247,8 +253,10 @@ async function main(): Promise<void> {
       const decl = rt().connectors.get(slug)!.declaration;
       const batch = decl.objects.find((o) => o.name === PERSON_OBJECT[slug])?.maxBatchSize ?? 1;
       figures[`${slug}_create_calls_per_1000_records`] = written === 0 ? null : round((d.calls * 1000) / written, 1);
-      // Without a batch write (Pipedrive) one call per record is the floor.
-      figures[`${slug}_create_batch_minimum_per_1000`] = round(1000 / (decl.capabilities.batchUpsert ? batch : 1), 1);
+      // The floor for exactly these records: full batches (one call per record without a batch write, Pipedrive).
+      const minimumCalls = decl.capabilities.batchUpsert ? Math.ceil(written / batch) : written;
+      figures[`${slug}_create_batch_minimum_per_1000`] = written === 0 ? null : round((minimumCalls * 1000) / written, 1);
+      targets[`${slug}_create_calls_per_1000_records`] = CREATE_TARGET[slug];
       figures[`${slug}_records_created`] = written;
       if (c.deadLettered > 0) figures[`${slug}_dead_letters`] = c.deadLettered;
       log(`push ${slug}: ${written} written in ${d.calls} calls (${d.rateLimited} × 429) in ${elapsed} ms ${JSON.stringify(d.byRoute)}`);

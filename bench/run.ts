@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ generatedAt: new Date().toISOString(), node: process.version, quick: quick.length > 0, machine, seconds: Math.round((Date.now() - started) / 1000), results })}\n`);
     return;
   }
-  process.stdout.write(`crmhub bench${quick.length > 0 ? ' --quick' : ''}: node ${process.version}, ${machine.cpus} CPUs, load ${machine.loadAverage1m} at start, ${Math.round((Date.now() - started) / 1000)} s\n`);
+  process.stdout.write(`crmhub bench${quick.length > 0 ? ' --quick' : ''}: node ${process.version}, ${machine.cpus} CPUs, load average ${machine.loadAverage1m} at start; took ${Math.round((Date.now() - started) / 1000)} s\n`);
   for (const r of results) {
     process.stdout.write(`\n## ${r.scenario}${'seconds' in r && r.seconds !== undefined ? ` (${r.seconds} s)` : ''}\n`);
     if ('error' in r) {

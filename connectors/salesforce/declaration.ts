@@ -14,6 +14,12 @@ export const COLLECTION_MAX = 200;
 /** Default record count from which a write goes through Bulk API 2.0 instead of collections. */
 export const DEFAULT_BULK_THRESHOLD = 2_000;
 
+/**
+ * Most records one `write()` takes: the engine hands over this many at once for large loads, and
+ * the connector sends them as one Bulk API 2.0 ingest job (above the threshold) or as collections.
+ */
+export const BULK_BATCH_MAX = 10_000;
+
 const MODIFIED = 'SystemModstamp';
 
 export const SALESFORCE_OBJECTS: ObjectDeclaration[] = [
@@ -22,6 +28,7 @@ export const SALESFORCE_OBJECTS: ObjectDeclaration[] = [
     profileKind: 'person',
     identifierType: 'salesforce.contact',
     maxBatchSize: COLLECTION_MAX,
+    bulkBatchSize: BULK_BATCH_MAX,
     upsertKeys: [CRMHUB_ID_FIELD],
     modifiedField: MODIFIED,
     links: [{ field: 'AccountId', object: 'Account' }],
@@ -31,6 +38,7 @@ export const SALESFORCE_OBJECTS: ObjectDeclaration[] = [
     profileKind: 'person',
     identifierType: 'salesforce.lead',
     maxBatchSize: COLLECTION_MAX,
+    bulkBatchSize: BULK_BATCH_MAX,
     upsertKeys: [CRMHUB_ID_FIELD],
     modifiedField: MODIFIED,
     links: [
@@ -43,6 +51,7 @@ export const SALESFORCE_OBJECTS: ObjectDeclaration[] = [
     profileKind: 'account',
     identifierType: 'salesforce.account',
     maxBatchSize: COLLECTION_MAX,
+    bulkBatchSize: BULK_BATCH_MAX,
     upsertKeys: [CRMHUB_ID_FIELD],
     modifiedField: MODIFIED,
   },
@@ -51,6 +60,7 @@ export const SALESFORCE_OBJECTS: ObjectDeclaration[] = [
     profileKind: null,
     identifierType: 'salesforce.opportunity',
     maxBatchSize: COLLECTION_MAX,
+    bulkBatchSize: BULK_BATCH_MAX,
     upsertKeys: [CRMHUB_ID_FIELD],
     modifiedField: MODIFIED,
     links: [{ field: 'AccountId', object: 'Account' }],

@@ -34,6 +34,12 @@ export interface ObjectDeclaration {
   identifierType: string;
   /** Largest batch one write call takes (HubSpot 100, Salesforce 200, Pipedrive 1). */
   maxBatchSize: number;
+  /**
+   * Where the connector has a bulk path for large loads (Salesforce Bulk API 2.0): the most items
+   * one `write()` takes. The connector chooses bulk or regular batches by size itself; the engine
+   * hands it batches this large only when more than `maxBatchSize` writes are pending at once.
+   */
+  bulkBatchSize?: number;
   /** Remote fields that can serve as a native upsert key (unique in the CRM). */
   upsertKeys: string[];
   /** Field holding the record's modified time (used by `latest_wins` and cursors). */
@@ -203,7 +209,7 @@ export interface Connector {
   readByIds(object: string, ids: string[], fields?: string[]): Promise<RemoteRecord[]>;
 
   /**
-   * Writes a batch of at most `maxBatchSize` items. Resolves with exactly one outcome per item, in
+   * Writes a batch of at most `maxBatchSize` items (`bulkBatchSize` where declared). Resolves with exactly one outcome per item, in
    * any order, matched by `ref`; never rejects because of one bad record. Rejects only when the
    * whole call failed (auth, rate limit, network), with a `CrmhubError`.
    */

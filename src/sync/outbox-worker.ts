@@ -122,9 +122,11 @@ export class OutboxWorker {
     if (this.isPaused(options.connector)) return counts;
     const connector = ctx.connector(options.connector);
     const maxBatch = Math.max(...connector.declaration.objects.map((o) => o.maxBatchSize));
+    // A bulk path pays off only if it gets large batches: claim enough rows to fill one.
+    const maxBulk = Math.max(0, ...connector.declaration.objects.map((o) => o.bulkBatchSize ?? 0));
     const rows = await ctx.store.claimOutbox({
       owner: options.owner,
-      limit: options.limit ?? maxBatch * 4,
+      limit: options.limit ?? Math.max(maxBatch * 4, maxBulk),
       leaseMs: ctx.leaseMs,
       now: isoNow(ctx),
       connector: options.connector,
@@ -196,8 +198,9 @@ export class OutboxWorker {
         }
       }
     }
+    const size = declaration.bulkBatchSize !== undefined && prepared.length > declaration.maxBatchSize ? declaration.bulkBatchSize : declaration.maxBatchSize;
     const chunks: PreparedItem[][] = [];
-    for (let i = 0; i < prepared.length; i += declaration.maxBatchSize) chunks.push(prepared.slice(i, i + declaration.maxBatchSize));
+    for (let i = 0; i < prepared.length; i += size) chunks.push(prepared.slice(i, i + size));
     const queue = ctx.workQueue(slug);
     await Promise.all(chunks.map((chunk) => queue.add(() => this.sendChunk(options, object, chunk, counts))));
   }

@@ -5,8 +5,9 @@
  * no lost and no duplicated writes.
  *
  * The sandboxes run in this process; each crmhub child gets their credentials and a temp SQLite file.
- * Kill moments: a random delay (0–1.5 s, seeded PRNG, seed printed) after the child's first API call;
- * a child that finishes first does not count as a kill (up to 30 starts for 20 kills).
+ * Kill moments: a random delay (0–0.8 s, seeded PRNG, seed printed) after the child's first API call;
+ * before each start one CRM gains a new person, so every run has work to be killed in the middle of;
+ * a child that finishes before its kill moment does not count (at most 40 starts for 20 kills).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -47,9 +48,9 @@ function prng(seed: number): () => number {
 }
 
 /** Seeds the CRMs and ingests the profile events into the store at `databaseUrl`. */
-async function prepare(sandboxes: RunningSandbox[], databaseUrl: string): Promise<Hub> {
+async function prepare(sandboxes: RunningSandbox[], databaseUrl: string, extra: (slug: string) => number = () => 0): Promise<Hub> {
   const hub = await startHub({ sandboxes, env: { CRMHUB_DATABASE_URL: databaseUrl } });
-  for (const slug of SLUGS) await seed(hub.sandboxes.get(slug)!, PEOPLE[slug]!.object, PER_CRM);
+  for (const slug of SLUGS) await seed(hub.sandboxes.get(slug)!, PEOPLE[slug]!.object, PER_CRM + extra(slug));
   const batch = Array.from({ length: EVENTS }, (_, n) => ({
     type: 'identify',
     userId: `crash-u${n}`,
@@ -124,12 +125,15 @@ describe('crmhub sync killed with SIGKILL', () => {
     // Crash-free reference: its own sandboxes and store, synced in process until quiet.
     const refSandboxes = await startSandboxes({});
     cleanups.push(async () => void (await Promise.allSettled(refSandboxes.map((s) => s.close()))));
-    const ref = await prepare(refSandboxes, `sqlite:${join(dir, 'reference.db')}`);
+    // It gets, up front, the records the crashing run's CRMs gain one per cycle (new work for every run).
+    const cycleSlug = (cycle: number): string => SLUGS[cycle % SLUGS.length]!;
+    const extraFor = (slug: string): number => Array.from({ length: KILLS }, (_, c) => cycleSlug(c)).filter((s) => s === slug).length;
+    const ref = await prepare(refSandboxes, `sqlite:${join(dir, 'reference.db')}`, extraFor);
     const refRun = await converge(ref.engine, { maxRounds: 60, deadline: Date.now() + 90_000, pending: () => ref.store.pendingOutboxCount() });
     expect(refRun.converged, refRun.log.join('\n')).toBe(true);
     const expected = await snapshot(ref);
     await ref.close();
-    expect(expected.profiles).toBe(PER_CRM * SLUGS.length + EVENTS);
+    expect(expected.profiles).toBe((PER_CRM * SLUGS.length) + KILLS + EVENTS);
 
     // The crashing run: same data, synced by crmhub child processes.
     const sandboxes = await startSandboxes({});
@@ -142,14 +146,19 @@ describe('crmhub sync killed with SIGKILL', () => {
     const random = prng(seedValue);
     let killed = 0;
     let finishedEarly = 0;
-    for (let cycle = 0; killed < KILLS && cycle < KILLS + 10; cycle++) {
+    for (let cycle = 0; killed < KILLS && cycle < KILLS * 2; cycle++) {
+      // A rep adds a person in one CRM (first KILLS cycles): runs have pulls and pushes to be killed in.
+      if (cycle < KILLS) {
+        const target = sandboxes.find((s) => s.slug === cycleSlug(cycle))!;
+        await seed(target, PEOPLE[target.slug]!.object, 1);
+      }
       const before = await totalCalls(sandboxes);
       const run = startSync(env);
       let exited = false;
       void run.exited.then(() => (exited = true));
       // Wait for the child's first API call (start-up is over), then a random share of a run.
       while (!exited && (await totalCalls(sandboxes)) === before) await sleep(10);
-      await sleep(Math.floor(random() * 1_500));
+      await sleep(Math.floor(random() * 800));
       if (!exited) {
         run.child.kill('SIGKILL');
         killed++;
@@ -176,7 +185,7 @@ describe('crmhub sync killed with SIGKILL', () => {
     }
     process.stdout.write(`crash: seed ${seedValue}, ${killed} kills, ${finishedEarly} runs finished before their kill moment, ${restarts.length} restarts to quiet, ${Date.now() - started} ms\n${restarts.join('\n')}\n`);
     expect(final, restarts.join('\n')).not.toBeNull();
-    expect(killed).toBeGreaterThanOrEqual(KILLS * 0.75);
+    expect(killed).toBe(KILLS);
 
     // Compare with the reference, through a fresh in-process view of the crashed store.
     const after = await startHub({ sandboxes, env: { CRMHUB_DATABASE_URL: databaseUrl } });

@@ -114,7 +114,7 @@ async function scenario(slugs: string[], perCrm: number, events: number, budgetM
   for (const other of rest) expect([...other].filter((id) => !first?.has(id)).length).toBe(0);
 }
 
-const TOTAL = Number(process.env['CRMHUB_FAULTS_RECORDS'] ?? 10_000);
+const TOTAL = Number(process.env['CRMHUB_FAULTS_RECORDS'] ?? 6_000);
 
 describe('sync under injected faults', () => {
   it(`HubSpot + Salesforce: ${TOTAL} records arrive everywhere exactly once`, async () => {
