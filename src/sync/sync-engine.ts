@@ -16,7 +16,12 @@ import { basicIdentity } from './basic-identity.ts';
 import { basicMerge } from './basic-merge.ts';
 import { createEngineContext, isoNow, pulledMarker, type ContextOptions, type EngineContext } from './engine-context.ts';
 import { enqueueProfileChanges } from './outbox-enqueue.ts';
-import { emptyDrainCounts, OutboxWorker, type DrainCounts, type DrainOptions } from './outbox-worker.ts';
+import { backoffMs, emptyDrainCounts, OutboxWorker, type DrainCounts, type DrainOptions } from './outbox-worker.ts';
+
+/** Longest a pull waits for one page before giving the run up (a daily quota is longer), ms. */
+const MAX_READ_WAIT_MS = 60_000;
+/** Rate-limited reads of one page before the run gives up (they are not counted as attempts). */
+const MAX_RATE_LIMITED_READS = 20;
 import type { FieldPlanner, IdentityPort } from './sync-types.ts';
 
 /**
@@ -146,8 +151,10 @@ export class SyncEngine {
     let cursor = options.full ? null : ((await ctx.store.read().getCursor(connector, object))?.value ?? null);
     let done = 0;
     for (let pages = 0; pages < 1_000_000; pages++) {
-      counts.apiCalls++;
-      const page = await throttle.schedule(() => c.readChanges(object, cursor, { pageSize: this.pageSize, ...(fields ? { fields } : {}), ...(options.full ? { full: true } : {}) }));
+      const at = cursor;
+      const page = await this.readPage(connector, object, counts, () =>
+        throttle.schedule(() => c.readChanges(object, at, { pageSize: this.pageSize, ...(fields ? { fields } : {}), ...(options.full ? { full: true } : {}) })),
+      );
       throttle.observeQuota(c.quota?.());
       const applied = await this.applyRemoteChanges(connector, object, page.records, {
         trigger: options.trigger ?? `pull:${connector}.${object}`,
@@ -173,6 +180,33 @@ export class SyncEngine {
     }
     if (options.full) counts.deleted += await this.reconcileDeletes(connector, object, seen, options.dryRun ?? false);
     return counts;
+  }
+
+  /**
+   * Reads one page, retrying what the taxonomy calls retryable (design.md §7): a transient failure
+   * (5xx, timeout, reset) backs off with jitter and counts towards `retry.maxAttempts`; a rate-limited
+   * one waits for its reset and is not counted, unless the wait is longer than a pull should block
+   * (a spent daily quota), when the run fails and the next run resumes from the saved cursor.
+   */
+  private async readPage<T>(connector: string, object: string, counts: { apiCalls: number }, read: () => Promise<T>): Promise<T> {
+    const { ctx } = this;
+    let attempts = 0;
+    let rateLimited = 0;
+    for (;;) {
+      counts.apiCalls++;
+      try {
+        return await read();
+      } catch (error) {
+        const e = toCrmhubError(error, { connector, object });
+        if (!e.retryable) throw e;
+        if (e.countsAsAttempt) attempts++;
+        else rateLimited++;
+        if (attempts >= ctx.retry.maxAttempts || rateLimited > MAX_RATE_LIMITED_READS || (e.retryAfterMs ?? 0) > MAX_READ_WAIT_MS) throw e;
+        const waitMs = Math.min(MAX_READ_WAIT_MS, backoffMs(ctx, Math.max(1, attempts), e.retryAfterMs));
+        ctx.logger?.warn({ connector, object, kind: e.kind, code: e.code, attempts, waitMs }, 'pull page failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
   }
 
   /** After a complete full read: shadows not seen are gone at the CRM. */
