@@ -114,13 +114,13 @@ async function scenario(slugs: string[], perCrm: number, events: number, budgetM
   for (const other of rest) expect([...other].filter((id) => !first?.has(id)).length).toBe(0);
 }
 
-const TOTAL = Number(process.env['CRMHUB_FAULTS_RECORDS'] ?? 6_000);
+const TOTAL = Number(process.env['CRMHUB_FAULTS_RECORDS'] ?? 10_000);
 
 describe('sync under injected faults', () => {
   it(`HubSpot + Salesforce: ${TOTAL} records arrive everywhere exactly once`, async () => {
     const perCrm = Math.round(TOTAL * 0.3);
-    await scenario(['hubspot', 'salesforce'], perCrm, TOTAL - 2 * perCrm, 200_000);
-  }, 240_000);
+    await scenario(['hubspot', 'salesforce'], perCrm, TOTAL - 2 * perCrm, 420_000);
+  }, 480_000);
 
   it('HubSpot + Salesforce + Pipedrive: a smaller run with the same faults', async () => {
     await scenario(['hubspot', 'salesforce', 'pipedrive'], 25, 40, 100_000);
