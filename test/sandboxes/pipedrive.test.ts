@@ -3,6 +3,10 @@
  * DealsApi, PersonFieldsApi…, v1 WebhooksApi, RecentsApi, UsersApi). The SDK returns bodies only
  * and rejects with the error body, so statuses and headers are checked with plain fetch where the
  * SDK hides them.
+ *
+ * Typing note: webhook bodies, parsed SOAP/XML and some SDK results are read here as `any`
+ * because they are vendor payloads asserted field by field; the shapes under test are the point,
+ * and the zod schemas they must satisfy live in the connectors (this file checks the sandbox).
  */
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return -- SDK error bodies and webhook JSON are inspected loosely here */
 import { mkdtempSync, rmSync } from 'node:fs';
