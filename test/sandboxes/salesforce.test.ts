@@ -1,8 +1,7 @@
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return -- jsforce types records and save results loosely; the tests read vendor-shaped payloads field by field. *
- * Typing note: webhook bodies, parsed SOAP/XML and some SDK results are read here as `any`
- * because they are vendor payloads asserted field by field; the shapes under test are the point,
- * and the zod schemas they must satisfy live in the connectors (this file checks the sandbox).
- */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return -- jsforce types records and save results loosely; the tests read vendor-shaped payloads field by field. */
+// Typing note: webhook bodies, parsed SOAP/XML and some SDK results are read here as `any`
+// because they are vendor payloads asserted field by field; the shapes under test are the point,
+// and the zod schemas they must satisfy live in the connectors (this file checks the sandbox).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
