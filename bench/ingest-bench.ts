@@ -1,7 +1,7 @@
 /**
  * Ingestion through the HTTP API, next to the store's raw-insert baseline measured in the same run.
  *
- *   node bin/run-ts.mjs bench/ingest-bench.ts [--json] [--events N] [--clients C] [--batch B] [--spread] [--rounds R] [--no-postgres] [--no-sqlite]
+ *   node bin/run-ts.mjs bench/ingest-bench.ts [--json] [--events N] [--clients C] [--batch B] [--spread] [--rounds R] [--no-postgres] [--no-sqlite] [--baseline-keys traffic|sequential]
  *
  * The server (Fastify app + group commit + identity resolution) runs in this process; the load
  * comes from C client threads (worker_threads, each with its own event loop and keep-alive
@@ -11,7 +11,9 @@
  * and merges. `--spread` adds a run where every event comes from a different user (worst case).
  * Reported: events/s (end to end: every event answered 200, so committed), p50/p99 request latency,
  * the raw-insert baseline (bench/store-baseline.ts: 1,000 plain event INSERTs per transaction, run
- * on a fresh store just before and just after each ingest run; the ratio uses their mean), and
+ * on a fresh store just before and just after each ingest run; the ratio uses their mean; its rows
+ * carry the messageIds and visitor profiles of the same traffic, so both sides write the same index
+ * entries — see `baselineKeys`), and
  * ingest ÷ baseline (target ≥ 0.40). With `--rounds R` all of it repeats R times and a summary
  * gives the median ratio and its range (the JSON figures are medians). Postgres uses CRMHUB_TEST_POSTGRES_URL (or the local default).
  */
@@ -19,6 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { runInThisContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { loadConfig } from '../src/config/load-config.ts';
 import { buildApp } from '../src/server/app.ts';
@@ -26,7 +29,9 @@ import { createLogger } from '../src/server/logger.ts';
 import { openStore } from '../src/store/open-store.ts';
 import type { ProfileStore } from '../src/store/port.ts';
 import type { PostgresStore } from '../src/store/postgres-store.ts';
-import { measureRawInsertRate } from './store-baseline.ts';
+import { newId } from '../src/store/ids.ts';
+import type { ProfileId } from '../src/core/types.ts';
+import { measureRawInsertRate, type RowKeys } from './store-baseline.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number): number => {
@@ -44,6 +49,29 @@ const WRITE_KEY = 'wk_bench';
 /** Repeats of the whole measurement (baseline, ingest, baseline per store); the summary gives the median ratio. */
 const ROUNDS = Math.max(1, flag('--rounds', 1));
 const PATTERNS: Pattern[] = args.includes('--spread') ? ['sessions', 'spread'] : ['sessions'];
+const BASELINE_KEYS_ARG = args.includes('--baseline-keys') ? args[args.indexOf('--baseline-keys') + 1] : 'traffic';
+if (BASELINE_KEYS_ARG !== 'traffic' && BASELINE_KEYS_ARG !== 'sequential') throw new TypeError('--baseline-keys: traffic or sequential');
+const BASELINE_KEYS: 'traffic' | 'sequential' = BASELINE_KEYS_ARG;
+/** Size of the visitor pool the traffic draws from (each visitor becomes one profile). */
+const usersFor = (events: number): number => Math.max(1000, Math.floor(events / 20));
+
+/**
+ * Who sends item `j` of request `r` of client `clientId`, and its messageId (plain JS, shared by the
+ * client threads and the like-for-like baseline's keys). `sessions`: 10 visitors per request, 10
+ * events each (2 pages as anonymous, an identify that links anonymous and user ids with an email,
+ * then tracks as the user) — what a server-side Segment library batches. `spread`: every event from
+ * a different user (worst case for identity). `step` picks the event kind (see CLIENT_SOURCE).
+ */
+const VISITOR_SOURCE = `(clientId, r, j, pattern, users) => {
+  const perSession = pattern === 'sessions' ? 10 : 1;
+  const session = Math.floor(j / perSession);
+  return {
+    n: (clientId * 7919 + r * 104729 + session * 31) % users,
+    step: pattern === 'sessions' ? j % perSession : j % 10,
+    messageId: 'b-' + clientId + '-' + r + '-' + j + '-' + pattern,
+  };
+}`;
+const visitorOf = runInThisContext(VISITOR_SOURCE) as (clientId: number, r: number, j: number, pattern: Pattern, users: number) => { n: number; step: number; messageId: string };
 
 /** Client thread: plain JS (no loader needed); runs several clients, each a keep-alive connection with one request in flight. */
 const CLIENT_SOURCE = `
@@ -53,18 +81,12 @@ const { url, requests, batch, clientIds, writeKey, users, pattern } = workerData
 const agent = new http.Agent({ keepAlive: true, maxSockets: clientIds.length });
 const target = new URL(url + '/v1/batch');
 const auth = 'Basic ' + Buffer.from(writeKey + ':').toString('base64');
+const visitorOf = ${VISITOR_SOURCE};
 function body(clientId, r) {
   const items = [];
   const sentAt = new Date().toISOString();
-  // sessions: 10 visitors per request, 10 events each (2 pages as anonymous, an identify that
-  // links anonymous and user ids with an email, then tracks as the user) — what a server-side
-  // Segment library batches. spread: every event from a different user (worst case for identity).
-  const perSession = pattern === 'sessions' ? 10 : 1;
   for (let j = 0; j < batch; j++) {
-    const session = Math.floor(j / perSession);
-    const step = pattern === 'sessions' ? j % perSession : j % 10;
-    const n = (clientId * 7919 + r * 104729 + session * 31) % users;
-    const mid = 'b-' + clientId + '-' + r + '-' + j + '-' + pattern;
+    const { n, step, messageId: mid } = visitorOf(clientId, r, j, pattern, users);
     if (step === 2) items.push({ type: 'identify', userId: 'user-' + n, anonymousId: 'anon-' + n, messageId: mid, timestamp: sentAt,
       traits: { email: 'user' + n + '@example.com', plan: n % 3 === 0 ? 'pro' : 'free', seats: n % 50 } });
     else if (step < 2) items.push({ type: 'page', anonymousId: 'anon-' + n, name: 'Pricing', messageId: mid, timestamp: sentAt,
@@ -132,7 +154,7 @@ async function runIngest(store: ProfileStore, pattern: Pattern): Promise<Omit<In
   const app = await buildApp({ config, store, logger: createLogger({ level: 'warn', destination: sink }) });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   const requestsPerClient = Math.ceil(EVENTS / BATCH / CLIENTS);
-  const users = Math.max(1000, Math.floor(EVENTS / 20));
+  const users = usersFor(EVENTS);
   // Warm-up: JIT, connection set-up, first profiles.
   await runClients(url, 2, Math.max(2, Math.floor(requestsPerClient / 20)), users, 1000, pattern);
   const started = process.hrtime.bigint();
@@ -170,11 +192,33 @@ function runClients(url: string, clients: number, requests: number, users: numbe
   );
 }
 
+/**
+ * The baseline rows' keys: `traffic` (default) gives row i the messageId and the visitor's profile
+ * of the i-th event the clients send (requests taken round-robin over the clients, a profile per
+ * visitor as ingest creates them), so the baseline writes the same index entries ingest must write;
+ * `sequential` (`--baseline-keys sequential`) is the module default of store-baseline.ts — one
+ * profile, ascending ids — the cheapest pattern the indexes can get, for comparison.
+ */
+function baselineKeys(pattern: Pattern): ((i: number) => RowKeys) | undefined {
+  if (BASELINE_KEYS === 'sequential') return undefined;
+  const users = usersFor(EVENTS);
+  const profiles = new Map<number, ProfileId>();
+  return (i) => {
+    const request = Math.floor(i / BATCH);
+    const v = visitorOf(request % CLIENTS, Math.floor(request / CLIENTS), i % BATCH, pattern, users);
+    let profileId = profiles.get(v.n);
+    if (profileId === undefined) profiles.set(v.n, (profileId = newId('prf') as ProfileId));
+    return { messageId: v.messageId, profileId };
+  };
+}
+
 /** Raw-insert rate of a fresh store (opened and disposed here). */
-async function baselineOf(open: () => Promise<ProfileStore>, dispose: (s: ProfileStore) => Promise<void>): Promise<number> {
+async function baselineOf(open: () => Promise<ProfileStore>, dispose: (s: ProfileStore) => Promise<void>, pattern: Pattern): Promise<number> {
   const store = await open();
   try {
-    return (await measureRawInsertRate(store, { rows: Math.min(50_000, EVENTS) })).rowsPerSecond;
+    const keys = baselineKeys(pattern);
+    // A fresh store, dropped right after: nothing to clean up.
+    return (await measureRawInsertRate(store, { rows: Math.min(50_000, EVENTS), cleanup: false, ...(keys === undefined ? {} : { keys }) })).rowsPerSecond;
   } finally {
     await dispose(store);
   }
@@ -186,8 +230,9 @@ async function baselineOf(open: () => Promise<ProfileStore>, dispose: (s: Profil
  */
 async function measure(open: () => Promise<ProfileStore>, dispose: (s: ProfileStore) => Promise<void>, patterns: Pattern[]): Promise<IngestResult[]> {
   const results: IngestResult[] = [];
-  let before = await baselineOf(open, dispose);
   for (const pattern of patterns) {
+    // Each pattern's baselines use its own keys (one baseline serves two patterns only with sequential keys).
+    const before = results.length > 0 && BASELINE_KEYS === 'sequential' ? (results[results.length - 1] as IngestResult).baselineAfter : await baselineOf(open, dispose, pattern);
     const store = await open();
     let ingest: Awaited<ReturnType<typeof runIngest>>;
     try {
@@ -195,10 +240,9 @@ async function measure(open: () => Promise<ProfileStore>, dispose: (s: ProfileSt
     } finally {
       await dispose(store);
     }
-    const after = await baselineOf(open, dispose);
+    const after = await baselineOf(open, dispose, pattern);
     const baseline = Math.round((before + after) / 2);
     results.push({ ...ingest, baselineBefore: before, baselineAfter: after, baselineRowsPerSecond: baseline, ratio: Number((ingest.eventsPerSecond / baseline).toFixed(3)) });
-    before = after;
   }
   return results;
 }
@@ -263,7 +307,7 @@ async function main(): Promise<void> {
     }
   }
   if (JSON_OUT) {
-    const figures: Record<string, number> = {};
+    const figures: Record<string, number | string> = {};
     for (const { rs, median: ratio } of summary) {
       const r = rs[0] as IngestResult;
       const k = r.pattern === 'sessions' ? r.dialect : `${r.dialect}_${r.pattern}`;
@@ -274,6 +318,8 @@ async function main(): Promise<void> {
       figures[`${k}_ratio`] = ratio;
       figures[`${k}_failures`] = rs.reduce((sum, x) => sum + x.failures, 0);
     }
+    // Which baseline the ratios are against (see baselineKeys).
+    figures['baseline_keys'] = BASELINE_KEYS;
     const targets = Object.fromEntries(results.map((r) => [`${r.dialect}_ratio`, '>= 0.40']));
     process.stdout.write(`${JSON.stringify({ scenario: 'ingest-bench', figures, targets })}\n`);
   }

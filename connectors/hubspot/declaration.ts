@@ -100,7 +100,9 @@ export const DEFAULT_HUBSPOT_LIMITS: ConnectorLimits = {
   windowMs: 10_000,
   maxConcurrent: 5,
   // HubSpot: 5 requests per second per account for search (changelog "Increasing our API limits").
-  search: { requestsPerWindow: 5, windowMs: 1_000 },
+  // Incremental and full pulls page through the search endpoint, so the engine keeps `readChanges`
+  // within this budget as well as the general one.
+  search: { requestsPerWindow: 5, windowMs: 1_000, usedBy: ['readChanges'] },
   dailyQuota: 250_000,
 };
 

@@ -45,6 +45,21 @@ class Window {
   }
 }
 
+/** A request waiting for its turn. */
+interface Waiter {
+  search: boolean;
+  maxWaitMs: number;
+  /** 0 when the request may be sent; else the ms left of a pause longer than `maxWaitMs`. */
+  resolve: (pausedMs: number) => void;
+}
+
+/**
+ * Requests are let through first come, first served from one queue, re-checked only when room may
+ * have appeared: an answer (`release`), a pause change, or the one timer armed for the moment the
+ * oldest counted request leaves the window. (Each waiter polling on its own timer woke every
+ * waiter at every expiry — quadratic work that, on a busy machine, delayed the sends the window
+ * already allowed.)
+ */
 export class Pacer {
   private readonly general: Window;
   private readonly search: Window;
@@ -53,7 +68,9 @@ export class Pacer {
   private inflight = 0;
   private pausedUntil = 0;
   private searchPausedUntil = 0;
-  private readonly waiters: (() => void)[] = [];
+  private readonly queue: Waiter[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timerAt = Infinity;
 
   constructor(options: PacerOptions) {
     this.general = new Window(options.burst, options.windowMs);
@@ -68,6 +85,7 @@ export class Pacer {
 
   set burst(limit: number) {
     this.general.limit = limit;
+    this.pump();
   }
 
   /**
@@ -75,26 +93,11 @@ export class Pacer {
    * ms left of a pause longer than `maxWaitMs` (nothing acquired: the caller reports rate_limited
    * rather than sleeping until, say, the daily budget resets).
    */
-  async acquire(search: boolean, maxWaitMs = 10_000): Promise<number> {
-    for (;;) {
-      const now = this.now();
-      const paused = Math.max(this.pausedUntil - now, search ? this.searchPausedUntil - now : 0);
-      if (paused > maxWaitMs) return paused;
-      let wait = Math.max(0, paused, this.general.waitMs(now), search ? this.search.waitMs(now) : 0);
-      if (this.inflight >= this.maxConcurrent) wait = Infinity;
-      if (wait === Infinity) {
-        await new Promise<void>((resolve) => this.waiters.push(resolve));
-        continue;
-      }
-      if (wait > 0) {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 60_000)));
-        continue;
-      }
-      this.inflight++;
-      this.general.inflight++;
-      if (search) this.search.inflight++;
-      return 0;
-    }
+  acquire(search: boolean, maxWaitMs = 10_000): Promise<number> {
+    return new Promise<number>((resolve) => {
+      this.queue.push({ search, maxWaitMs, resolve });
+      this.pump();
+    });
   }
 
   /** The request acquired with `acquire(search)` was answered (or failed). */
@@ -103,8 +106,7 @@ export class Pacer {
     this.inflight = Math.max(0, this.inflight - 1);
     this.general.finish(now);
     if (search) this.search.finish(now);
-    // Wake every waiter: each re-checks the windows (cheap; waiters are few and short-lived).
-    for (const wake of this.waiters.splice(0)) wake();
+    this.pump();
   }
 
   /** Stops new requests for `ms` (all of them, or searches only). */
@@ -112,10 +114,68 @@ export class Pacer {
     const until = this.now() + ms;
     if (searchOnly) this.searchPausedUntil = Math.max(this.searchPausedUntil, until);
     else this.pausedUntil = Math.max(this.pausedUntil, until);
+    this.pump();
   }
 
   /** ms left in a pause (0 when not paused). */
   pausedFor(): number {
     return Math.max(0, this.pausedUntil - this.now());
+  }
+
+  /** Lets through every queued request that fits now, in order; arms the timer for the next one. */
+  private pump(): void {
+    const now = this.now();
+    // A pause longer than a waiter accepts answers it at once, wherever it is in the queue.
+    if (this.pausedUntil > now || this.searchPausedUntil > now) {
+      for (let i = 0; i < this.queue.length; ) {
+        const w = this.queue[i]!;
+        const paused = Math.max(this.pausedUntil - now, w.search ? this.searchPausedUntil - now : 0);
+        if (paused > w.maxWaitMs) {
+          this.queue.splice(i, 1);
+          w.resolve(paused);
+        } else i++;
+      }
+    }
+    let next = Infinity;
+    // Once a search waits on the search window (or a search-only pause), later searches wait too.
+    let searchBlocked = false;
+    for (let i = 0; i < this.queue.length; ) {
+      const w = this.queue[i]!;
+      if (w.search && searchBlocked) {
+        i++;
+        continue;
+      }
+      const common = Math.max(0, this.pausedUntil - now, this.general.waitMs(now), this.inflight >= this.maxConcurrent ? Infinity : 0);
+      const own = w.search ? Math.max(0, this.searchPausedUntil - now, this.search.waitMs(now)) : 0;
+      if (common === 0 && own === 0) {
+        this.queue.splice(i, 1);
+        this.inflight++;
+        this.general.inflight++;
+        if (w.search) this.search.inflight++;
+        w.resolve(0);
+        continue;
+      }
+      next = Math.min(next, Math.max(common, own));
+      // What holds this one back (general window, concurrency, pause) holds back everyone behind it.
+      if (common > 0) break;
+      searchBlocked = true;
+      i++;
+    }
+    // Infinity: only an answer can make room, and `release` pumps.
+    if (next !== Infinity) this.arm(now + next);
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== null && this.timerAt <= at) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Infinity;
+        this.pump();
+      },
+      Math.min(Math.max(1, Math.ceil(at - this.now())), 60_000),
+    );
   }
 }

@@ -19,7 +19,6 @@ import type { ProfileStore } from '../store/port.ts';
 import { identityPortFrom } from '../sync/identity-adapter.ts';
 import { syncMappingsFrom, threeWayPlanner } from '../sync/planner-adapter.ts';
 import { SyncEngine } from '../sync/sync-engine.ts';
-import type { SyncMappings, SyncObjectMapping } from '../sync/sync-types.ts';
 import type { MappingsRuntime } from './commands/mappings.ts';
 import type { SyncRuntime } from './commands/sync-runtime.ts';
 import { connectorModules } from './connector-modules.ts';
@@ -99,39 +98,6 @@ export function connectorsFromEnv(env: Record<string, string | undefined>, logge
   return out;
 }
 
-/** Profile keys whose remote value joins an inbound record to a profile (design.md §4: "email is the usual join key"). */
-const JOIN_TRAITS = new Set(['email']);
-
-/**
- * The mappings as the engine sees them, plus inbound join keys. Mapping files name only unique CRM
- * fields as identity match keys (they double as native upsert keys), so Salesforce `Email` and
- * Pipedrive `email` are not among them; yet an inbound record's email must join the person's
- * profile (identity registry: email is unique). Each mapped `to_profile` field feeding `email` is
- * appended AFTER the mapping's own keys: the engine passes it to identity resolution inbound, while
- * the outbox still takes the first key with a value (the crmhub id) as the upsert key.
- *
- * The engine's planner adapter keys its source mapping by object identity, so the objects are
- * extended in place rather than copied.
- */
-export function withInboundJoinKeys(inner: SyncMappings): SyncMappings {
-  const extend = (m: SyncObjectMapping): SyncObjectMapping => {
-    if (m.profileKind !== 'person') return m;
-    for (const f of m.fields) {
-      if (!f.toProfile || !JOIN_TRAITS.has(f.profileKey)) continue;
-      if (m.match.some((k) => k.remote === f.remoteField || k.identifier === f.profileKey)) continue;
-      m.match = [...m.match, { remote: f.remoteField, identifier: f.profileKey }];
-    }
-    return m;
-  };
-  return {
-    list: () => inner.list().map(extend),
-    get: (connector, object) => {
-      const m = inner.get(connector, object);
-      return m ? extend(m) : undefined;
-    },
-  };
-}
-
 function configFrom(options: OpenRuntimeOptions, env: Record<string, string | undefined>): CrmhubConfig {
   if (options.config) return options.config;
   return loadConfig(env);
@@ -171,11 +137,14 @@ export async function openRuntime(options: OpenRuntimeOptions = {}): Promise<Run
       connectors,
       // Pipedrive's connector reads and writes custom fields by NAME (it resolves the 40-character
       // keys itself, connectors/pipedrive/field-resolver.ts), so remote names stay verbatim here.
-      mappings: withInboundJoinKeys(syncMappingsFrom(mappings)),
+      // Inbound email joins (Salesforce, Pipedrive) are the engine's own: see inbound-join-keys.ts.
+      mappings: syncMappingsFrom(mappings),
       planner: threeWayPlanner,
       identity: identityPortFrom(identity),
       logger,
-      ...(options.engine?.leaseMs !== undefined ? { leaseMs: options.engine.leaseMs } : {}),
+      leaseMs: options.engine?.leaseMs ?? config.outbox.leaseMs,
+      readBeforeWrite: config.sync.readBeforeWrite,
+      readBeforeWriteFreshnessMs: config.sync.readBeforeWriteFreshnessMs,
       ...(options.engine?.retry ? { retry: options.engine.retry } : {}),
       ...(options.engine?.pageSize !== undefined ? { pageSize: options.engine.pageSize } : {}),
       ...(options.engine?.holdCreatesUntilPulled !== undefined ? { holdCreatesUntilPulled: options.engine.holdCreatesUntilPulled } : {}),

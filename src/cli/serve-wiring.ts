@@ -31,6 +31,8 @@ export interface SyncServeHookOptions {
   schedule?: ScheduleEntry[];
   /** Outbox worker idle poll, ms. Default 1 000. */
   workerPollMs?: number;
+  /** Webhook inbox sweep period, ms (receipts left unprocessed, retries, pruning). Default 30 000. */
+  webhookSweepMs?: number;
   /** Start the outbox worker loops with the server. Default true (the demo starts them after its first pull). */
   workers?: boolean;
   /** Public base URL the CRMs call (signatures cover the full URL). */
@@ -111,6 +113,9 @@ export function createSyncServeHook(options: SyncServeHookOptions = {}): ServeHo
         detail: Object.entries(rt.engine.connectionStates()).map(([slug, s]) => `${slug} ${s.status}${s.reason ? ` (${s.reason})` : ''}`).join(', ') || 'no connectors configured',
       }));
       if (options.workers !== false) rt.engine.startWorkers(options.workerPollMs === undefined ? {} : { pollMs: options.workerPollMs });
+      // Webhook changes a previous process acknowledged but never applied are applied now, and the
+      // sweep keeps retrying failed ones and pruning old receipts while the server runs.
+      rt.engine.startWebhookInbox(options.webhookSweepMs === undefined ? {} : { pollMs: options.webhookSweepMs });
       const scheduler = new SyncScheduler(rt.engine, options.schedule ?? defaultSchedule(rt.connectors.keys()));
       scheduler.start();
       logger.info({ connectors: [...rt.connectors.keys()], mappings: rt.mappings.all().length, schedule: scheduler.nextRuns() }, 'sync engine started');

@@ -44,6 +44,28 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'CRMHUB_LOG_LEVEL', path: ['logLevel'], description: 'pino level: fatal, error, warn, info, debug, trace, silent', default: 'info', secret: false },
   { name: 'CRMHUB_INGEST_MAX_WAIT_MS', path: ['ingest', 'maxWaitMs'], description: 'group commit: how long a request may wait for others to share its transaction, ms', default: '0', secret: false },
   { name: 'CRMHUB_INGEST_MAX_EVENTS', path: ['ingest', 'maxEvents'], description: 'group commit: most events in one transaction', default: '2000', secret: false },
+  { name: 'CRMHUB_INGEST_WORKER', path: ['ingest', 'worker'], description: 'SQLite: store events from a worker thread, so HTTP parsing overlaps the writes (`on`/`off`)', default: 'on', secret: false },
+  {
+    name: 'CRMHUB_READ_BEFORE_WRITE',
+    path: ['sync', 'readBeforeWrite'],
+    description: 'lost-update guard before updates: `pull` (one incremental pull of the object per freshness window), `ids` (read the linked records, one call per batch), `off`',
+    default: 'pull',
+    secret: false,
+  },
+  {
+    name: 'CRMHUB_READ_BEFORE_WRITE_FRESHNESS_MS',
+    path: ['sync', 'readBeforeWriteFreshnessMs'],
+    description: '`pull` guard: a pull of the object completed this recently (ms) is fresh enough, no new one runs',
+    default: '60000',
+    secret: false,
+  },
+  {
+    name: 'CRMHUB_OUTBOX_LEASE_MS',
+    path: ['outbox', 'leaseMs'],
+    description: 'how long a worker holds claimed outbox rows (and webhook receipts) before another process may take them over, ms; longer than the slowest CRM write',
+    default: '60000',
+    secret: false,
+  },
 ];
 
 /** Names of the secret settings (redacted from logs and errors). */

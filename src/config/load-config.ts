@@ -59,6 +59,22 @@ export interface CrmhubConfig {
     maxWaitMs: number;
     /** Most events per group-commit transaction. Default 2000. */
     maxEvents: number;
+    /** SQLite file stores: run ingest transactions in a worker thread (`CRMHUB_INGEST_WORKER`, `on`/`off`). Default true. */
+    worker: boolean;
+  };
+  sync: {
+    /** The lost-update guard before updates (`pull`, `ids`, `off`; see engine-context.ts). Default `pull`. */
+    readBeforeWrite: 'pull' | 'ids' | 'off';
+    /** `pull` guard freshness, ms (0..3 600 000). Default 60 000. */
+    readBeforeWriteFreshnessMs: number;
+  };
+  outbox: {
+    /**
+     * How long a worker holds claimed outbox rows (and webhook receipts) before another process may
+     * take them over, ms (1 000..3 600 000). Default 60 000. Keep it above the slowest CRM write
+     * (a Salesforce Bulk API job can take minutes), or a second worker sends the same rows again.
+     */
+    leaseMs: number;
   };
   hubspot: HubspotSettings | null;
   salesforce: SalesforceSettings | null;
@@ -119,6 +135,10 @@ const flatSchema = z.object({
   CRMHUB_LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
   CRMHUB_INGEST_MAX_WAIT_MS: positiveInt(0, 1_000),
   CRMHUB_INGEST_MAX_EVENTS: positiveInt(1, 100_000),
+  CRMHUB_INGEST_WORKER: z.enum(['on', 'off'], { error: 'must be on or off' }),
+  CRMHUB_OUTBOX_LEASE_MS: positiveInt(1_000, 3_600_000),
+  CRMHUB_READ_BEFORE_WRITE: z.enum(['pull', 'ids', 'off'], { error: 'must be one of pull, ids, off' }),
+  CRMHUB_READ_BEFORE_WRITE_FRESHNESS_MS: positiveInt(0, 3_600_000),
 });
 
 type Flat = z.infer<typeof flatSchema>;
@@ -309,7 +329,9 @@ function structure(flat: Flat, sources: CrmhubConfig['sources']): CrmhubConfig {
     writeKeys: flat.CRMHUB_WRITE_KEYS,
     adminToken: flat.CRMHUB_ADMIN_TOKEN ?? null,
     logLevel: flat.CRMHUB_LOG_LEVEL,
-    ingest: { maxWaitMs: flat.CRMHUB_INGEST_MAX_WAIT_MS, maxEvents: flat.CRMHUB_INGEST_MAX_EVENTS },
+    ingest: { maxWaitMs: flat.CRMHUB_INGEST_MAX_WAIT_MS, maxEvents: flat.CRMHUB_INGEST_MAX_EVENTS, worker: flat.CRMHUB_INGEST_WORKER === 'on' },
+    outbox: { leaseMs: flat.CRMHUB_OUTBOX_LEASE_MS },
+    sync: { readBeforeWrite: flat.CRMHUB_READ_BEFORE_WRITE, readBeforeWriteFreshnessMs: flat.CRMHUB_READ_BEFORE_WRITE_FRESHNESS_MS },
     hubspot,
     salesforce,
     pipedrive,

@@ -10,6 +10,23 @@
 import type { ConnectorSlug, FieldValues, JsonValue, ProfileKind } from '../core/types.ts';
 import type { CrmhubError } from './errors.ts';
 
+/** Connector calls the engine makes that may run a CRM search (and so spend the search budget). */
+export type SearchCall = 'readChanges' | 'readByIds' | 'write';
+
+/** A CRM's search budget, separate from its general one. */
+export interface SearchLimits {
+  /** Search requests allowed per window (HubSpot 5 per 1 000 ms). */
+  requestsPerWindow: number;
+  /** Window length in ms. */
+  windowMs: number;
+  /**
+   * Which of the connector's calls run searches and must stay within this budget (HubSpot:
+   * `readChanges`, its incremental pulls are searches). Default none: a connector that paces its
+   * own searches inside the call (Pipedrive's client) leaves it empty.
+   */
+  usedBy?: readonly SearchCall[];
+}
+
 /** Declared rate limits. The engine builds one bottleneck limiter per connection from these. */
 export interface ConnectorLimits {
   /** Requests allowed per window (e.g. HubSpot 100 per 10 s, Pipedrive burst per 2 s). */
@@ -18,8 +35,12 @@ export interface ConnectorLimits {
   windowMs: number;
   /** Max requests in flight at once. */
   maxConcurrent: number;
-  /** Separate search budget, where the CRM has one (HubSpot ~5/s, Pipedrive 10 per 2 s). */
-  search?: { requestsPerWindow: number; windowMs: number };
+  /**
+   * Separate search budget, where the CRM has one (HubSpot ~5/s, Pipedrive 10 per 2 s). The engine
+   * sends the calls named in `usedBy` through a second limiter built from it, in addition to the
+   * general one; calls not named there are not slowed by it.
+   */
+  search?: SearchLimits;
   /** Daily budget, where known ahead of reading headers. */
   dailyQuota?: number;
 }

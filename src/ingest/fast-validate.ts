@@ -39,10 +39,22 @@ function id(v: unknown): string | null | undefined | Unsure {
   return s.length <= MAX_ID ? s : UNSURE;
 }
 
+/**
+ * The last two time strings that passed (a batch's items mostly repeat the same `timestamp` and
+ * inherit one `sentAt`): the check is a pure function of the string, so a repeat skips the regex
+ * and the `Date.parse`.
+ */
+let lastTimeA = '';
+let lastTimeB = '';
+
 /** `isoTime.nullish()`. */
 function time(v: unknown): string | null | undefined | Unsure {
   if (v === undefined || v === null) return v;
-  if (typeof v !== 'string' || !ISO_TIME.test(v.trim()) || Number.isNaN(Date.parse(v))) return UNSURE;
+  if (typeof v !== 'string') return UNSURE;
+  if (v === lastTimeA || v === lastTimeB) return v;
+  if (!ISO_TIME.test(v.trim()) || Number.isNaN(Date.parse(v))) return UNSURE;
+  lastTimeB = lastTimeA;
+  lastTimeA = v;
   return v;
 }
 
@@ -57,18 +69,25 @@ function optionalString(v: unknown): string | null | undefined | Unsure {
   return v === undefined || v === null || typeof v === 'string' ? v : UNSURE;
 }
 
+/** Envelope fields a batch item inherits when it lacks them (`context` is merged by the caller, not here). */
+export interface FastDefaults {
+  sentAt?: string | null | undefined;
+  integrations?: Record<string, unknown> | null | undefined;
+}
+
 /**
- * Parses `item` (the event with batch defaults applied) of type `type` if it is one of the plain
- * shapes; null when unsure (run the zod schema instead).
+ * Parses `item` of type `type` if it is one of the plain shapes; null when unsure (run the zod
+ * schema instead). `defaults` are read as if copied into the item first (an item's `sentAt` or
+ * `integrations` that is null or absent takes the envelope's), without copying it.
  */
-export function fastParseEvent(item: Record<string, unknown>, type: EventType): SegmentEvent | null {
+export function fastParseEvent(item: Record<string, unknown>, type: EventType, defaults?: FastDefaults): SegmentEvent | null {
   if (type === 'group' || type === 'alias') return null;
   const userId = id(item.userId);
   const anonymousId = id(item.anonymousId);
   const timestamp = time(item.timestamp);
   const originalTimestamp = time(item.originalTimestamp);
-  const sentAt = time(item.sentAt);
-  const integrations = object(item.integrations);
+  const sentAt = time(item.sentAt == null && defaults?.sentAt != null ? defaults.sentAt : item.sentAt);
+  const integrations = object(item.integrations == null && defaults?.integrations != null ? defaults.integrations : item.integrations);
   if (userId === UNSURE || anonymousId === UNSURE || timestamp === UNSURE || originalTimestamp === UNSURE || sentAt === UNSURE || integrations === UNSURE) {
     return null;
   }
@@ -114,4 +133,28 @@ export function fastParseEvent(item: Record<string, unknown>, type: EventType): 
   }
   const parsed = { type, userId, anonymousId, messageId, timestamp, originalTimestamp, sentAt, context, integrations, traits, event, properties, name, category };
   return parsed as SegmentEvent;
+}
+
+/** The batch envelope fields the pipeline reads (see {@link fastParseBatchEnvelope}). */
+export interface FastEnvelope {
+  batch: unknown[];
+  sentAt: string | null | undefined;
+  integrations: Record<string, unknown> | null | undefined;
+}
+
+/**
+ * `batchEnvelopeSchema` for the plain case — a JSON object with a non-empty `batch` array, a valid
+ * or absent `sentAt`, no envelope `context` (that one goes to zod), `integrations` a plain object
+ * or absent, `writeKey` a string or absent — or null: run the schema (which words the errors).
+ */
+export function fastParseBatchEnvelope(body: unknown): FastEnvelope | null {
+  if (!plainObject(body)) return null;
+  const batch = body.batch;
+  if (!Array.isArray(batch) || batch.length === 0) return null;
+  if (body.context !== undefined && body.context !== null) return null;
+  if (body.writeKey !== undefined && typeof body.writeKey !== 'string') return null;
+  const sentAt = time(body.sentAt);
+  const integrations = object(body.integrations);
+  if (sentAt === UNSURE || integrations === UNSURE) return null;
+  return { batch, sentAt, integrations };
 }

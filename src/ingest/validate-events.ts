@@ -15,7 +15,7 @@ import {
   type EventType,
   type SegmentEvent,
 } from './event-schemas.ts';
-import { fastParseEvent } from './fast-validate.ts';
+import { fastParseBatchEnvelope, fastParseEvent } from './fast-validate.ts';
 
 /** A validated event, normalised for the ingest pipeline. */
 export interface IngestEvent {
@@ -90,15 +90,20 @@ export interface BatchResult {
  * is skipped by the caller when the whole body is already smaller than that).
  */
 export function validateBatch(body: unknown, checkItemSize: boolean): BatchResult {
-  const envelope = batchEnvelopeSchema.safeParse(body);
-  if (!envelope.success) return { events: [], issues: toIssues(envelope.error, null), rejected: [] };
-  const defaults: BatchDefaults = {
-    sentAt: envelope.data.sentAt,
-    context: envelope.data.context,
-    integrations: envelope.data.integrations,
-  };
+  let batch: unknown[];
+  let defaults: BatchDefaults;
+  const fast = fastParseBatchEnvelope(body);
+  if (fast !== null) {
+    batch = fast.batch;
+    defaults = { sentAt: fast.sentAt, context: undefined, integrations: fast.integrations };
+  } else {
+    const envelope = batchEnvelopeSchema.safeParse(body);
+    if (!envelope.success) return { events: [], issues: toIssues(envelope.error, null), rejected: [] };
+    batch = envelope.data.batch;
+    defaults = { sentAt: envelope.data.sentAt, context: envelope.data.context, integrations: envelope.data.integrations };
+  }
   const result: BatchResult = { events: [], issues: [], rejected: [] };
-  envelope.data.batch.forEach((item, index) => {
+  batch.forEach((item, index) => {
     const checked = validateBatchItem(item, index, defaults, checkItemSize);
     if (checked.ok) result.events.push({ index, event: checked.event });
     else {
@@ -123,9 +128,17 @@ function validateBatchItem(item: unknown, index: number, defaults: BatchDefaults
   if (typeof type !== 'string' || !(EVENT_TYPES as readonly string[]).includes(type)) {
     return { ok: false, issues: [{ index, path: 'type', message: `must be one of ${EVENT_TYPES.join(', ')} (got ${JSON.stringify(type) ?? 'nothing'})` }] };
   }
-  const input = withDefaults(item as Record<string, unknown>, defaults);
-  const fast = fastParseEvent(input, type as EventType);
-  if (fast !== null) return { ok: true, event: normalise(fast) };
+  const record = item as Record<string, unknown>;
+  // Without an envelope context to merge, the fast path reads the other defaults in place: no copy of the item.
+  if (defaults.context == null) {
+    const fast = fastParseEvent(record, type as EventType, defaults);
+    if (fast !== null) return { ok: true, event: normalise(fast) };
+  }
+  const input = withDefaults(record, defaults);
+  if (defaults.context != null) {
+    const fast = fastParseEvent(input, type as EventType);
+    if (fast !== null) return { ok: true, event: normalise(fast) };
+  }
   const parsed = eventSchema.safeParse(input);
   if (!parsed.success) return { ok: false, issues: toIssues(parsed.error, index) };
   return { ok: true, event: normalise(parsed.data) };
@@ -170,8 +183,9 @@ function normalise(e: SegmentEvent): IngestEvent {
     case 'page':
     case 'screen':
       name = e.name ?? null;
-      properties = { ...(e.properties ?? {}) } as JsonObject;
-      if (e.category != null && properties.category === undefined) properties.category = e.category;
+      properties = (e.properties ?? {}) as JsonObject;
+      // A copy only when the category is added: the event's own object is not changed.
+      if (e.category != null && properties.category === undefined) properties = { ...properties, category: e.category };
       break;
     case 'group':
       traits = (e.traits ?? {}) as JsonObject;

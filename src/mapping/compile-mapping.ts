@@ -30,6 +30,8 @@ export interface CompiledMapping {
   profileKind: 'person' | 'account';
   identity: {
     match: readonly { remote: string; identifier: string }[];
+    /** Inbound-only join keys as written; absent = the engine's default (email on person mappings). */
+    join?: readonly { remote: string; identifier: string }[];
     onNoMatch: 'create' | 'skip';
     onMultiple: 'skip' | 'review' | 'first';
   };
@@ -63,6 +65,7 @@ export function compileMapping(
     profileKind: doc.profile_kind,
     identity: {
       match: doc.identity.match.map((m) => ({ remote: m.remote, identifier: m.identifier })),
+      ...(doc.identity.join !== undefined ? { join: doc.identity.join.map((m) => ({ remote: m.remote, identifier: m.identifier })) } : {}),
       onNoMatch: doc.identity.on_no_match,
       onMultiple: doc.identity.on_multiple,
     },

@@ -190,6 +190,19 @@ export const matchKeySchema = z
   })
   .describe('One identity match key.');
 
+export const joinKeySchema = z
+  .strictObject({
+    remote: z
+      .string()
+      .min(1)
+      .describe('CRM field whose value joins an inbound record to a profile; need not be unique (e.g. `Email`).'),
+    identifier: z
+      .string()
+      .min(1)
+      .describe('Profile identifier type the value is looked up as, e.g. `email`.'),
+  })
+  .describe('One inbound-only join key.');
+
 export const mappingSchema = z
   .strictObject({
     connector: z
@@ -210,6 +223,12 @@ export const mappingSchema = z
           .array(matchKeySchema)
           .min(1)
           .describe('Match keys, tried in order; the first that finds records decides.'),
+        join: z
+          .array(joinKeySchema)
+          .optional()
+          .describe(
+            'Inbound-only join keys: a CRM record coming in joins the profile that holds this identifier, after the match keys. Unlike match keys they need not be unique in the CRM and are never used to find or create records outbound (e.g. Salesforce `Email`). Default: on person mappings, the field mapped to the `email` trait; `[]` joins on the match keys only.',
+          ),
         on_no_match: z
           .enum(['create', 'skip'])
           .default('create')

@@ -386,6 +386,13 @@ function semanticChecks(
     }
   });
 
+  // Join keys only need to exist: they are looked up inbound, never used as upsert keys.
+  const join = valueAt(raw, ['identity', 'join']);
+  (Array.isArray(join) ? join : []).forEach((key: unknown, i) => {
+    const remote = looseString.parse(valueAt(key, ['remote']));
+    if (remote !== undefined) lookup(remote, ['identity', 'join', i, 'remote']);
+  });
+
   // Creating records needs every field the CRM requires; a gap fails each create at run time.
   const onNoMatch = valueAt(raw, ['identity', 'on_no_match']) ?? 'create';
   if (onNoMatch === 'create') {

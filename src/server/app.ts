@@ -78,10 +78,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const ingest = new EventIngestor({
     store,
     identity: deps.identity ?? new IdentityResolver(),
+    // The worker thread resolves identity with its own default resolver: only when that is the one in use.
+    worker: config.ingest.worker && deps.identity === undefined,
+    onWorkerStopped: (err) => logger.error({ err }, 'the ingest worker stopped; ingesting on the main thread'),
     ...(deps.onProfilesChanged === undefined ? {} : { onProfilesChanged: deps.onProfilesChanged }),
     maxWaitMs: config.ingest.maxWaitMs,
     maxEvents: config.ingest.maxEvents,
-    onEvent: (type, status) => metrics.ingestEvents.inc({ type, outcome: status }),
+    onEvent: (type, status, count) => metrics.ingestEvents.inc({ type, outcome: status }, count),
     onFlush: (events, durationMs, committed) => {
       metrics.ingestTransactionEvents.observe(events);
       metrics.ingestTransactionSeconds.observe({ committed: String(committed) }, durationMs / 1000);

@@ -1,4 +1,4 @@
-import type { ProfileId, ProfileKind } from '../core/types.ts';
+import type { FieldValues, ProfileId, ProfileKind } from '../core/types.ts';
 import type {
   ConflictRow,
   CursorRow,
@@ -13,6 +13,7 @@ import type {
   StoreTx,
   TraitRow,
   TraitWrite,
+  WebhookReceiptInsert,
 } from './port.ts';
 import { iso } from './sql-values.ts';
 
@@ -195,6 +196,11 @@ export class CachedTx implements StoreTx {
     }
   }
 
+  /** One by one through {@link addIdentifier}, which keeps the cache right (this wrapper serves ingest, not bulk settles). */
+  async addIdentifiers(rows: readonly (Omit<IdentifierRow, 'firstSeen' | 'lastSeen'> & { at: string })[]): Promise<void> {
+    for (const row of rows) await this.addIdentifier(row);
+  }
+
   async removeIdentifier(type: string, value: string): Promise<void> {
     await this.inner.removeIdentifier(type, value);
     const k = idKey(type, value);
@@ -290,12 +296,28 @@ export class CachedTx implements StoreTx {
     return this.inner.getRemoteRecord(connector, object, remoteId);
   }
 
+  findSentOutboxFields(connector: string, object: string, profileId: ProfileId): Promise<FieldValues> {
+    return this.inner.findSentOutboxFields(connector, object, profileId);
+  }
+
   findRemoteRecordsByProfile(connector: string, object: string, profileId: ProfileId): Promise<RemoteRecordRow[]> {
     return this.inner.findRemoteRecordsByProfile(connector, object, profileId);
   }
 
+  findRemoteRecordsByProfiles(connector: string, object: string, profileIds: readonly ProfileId[]): Promise<RemoteRecordRow[]> {
+    return this.inner.findRemoteRecordsByProfiles(connector, object, profileIds);
+  }
+
+  getRemoteRecords(connector: string, object: string, remoteIds: readonly string[]): Promise<RemoteRecordRow[]> {
+    return this.inner.getRemoteRecords(connector, object, remoteIds);
+  }
+
   upsertRemoteRecord(row: RemoteRecordRow): Promise<void> {
     return this.inner.upsertRemoteRecord(row);
+  }
+
+  upsertRemoteRecords(rows: readonly RemoteRecordRow[]): Promise<void> {
+    return this.inner.upsertRemoteRecords(rows);
   }
 
   moveRemoteRecord(connector: string, object: string, fromId: string, toId: string): Promise<void> {
@@ -320,5 +342,9 @@ export class CachedTx implements StoreTx {
 
   recordWebhookReceipt(source: string, deliveryId: string, at: string): Promise<boolean> {
     return this.inner.recordWebhookReceipt(source, deliveryId, at);
+  }
+
+  insertWebhookReceipts(rows: WebhookReceiptInsert[]): Promise<boolean[]> {
+    return this.inner.insertWebhookReceipts(rows);
   }
 }

@@ -53,6 +53,11 @@ export interface EventRow {
   /** Event name for track, page/screen name, else null. */
   name: string | null;
   properties: JsonObject;
+  /**
+   * Optional, on insert only: `properties` already serialised with `JSON.stringify` — stored as
+   * is, and `properties` is then not read (the ingest worker thread receives them serialised).
+   */
+  propertiesJson?: string;
   /** Corrected event time (receivedAt − (sentAt − timestamp)). */
   timestamp: string;
   receivedAt: string;
@@ -176,6 +181,41 @@ export interface ConflictRow {
   resolvedAt: string | null;
 }
 
+/**
+ * A webhook delivery kept with its parsed change until the change is applied (the durable inbox,
+ * issue 5): stored in the transaction that answers the CRM, so a process dying after its 2xx loses
+ * nothing. Receipts also dedupe deliveries: (source, deliveryId) is unique.
+ */
+export interface WebhookReceiptRow {
+  /** Connector slug. */
+  source: string;
+  deliveryId: string;
+  receivedAt: string;
+  /** Change time at the CRM; pending receipts are processed oldest first by it. Null for bare receipts. */
+  changedAt: string | null;
+  /** The parsed change as JSON; null when there is nothing to process. */
+  payload: JsonObject | null;
+  /** When the change was applied (or given up on); null while it is still to do. */
+  processedAt: string | null;
+  /** The engine processing it; another may take it over once `leaseUntil` has passed. */
+  leaseOwner: string | null;
+  leaseUntil: string | null;
+  /** Failed processing attempts. */
+  attempts: number;
+  lastError: string | null;
+}
+
+export interface WebhookReceiptInsert {
+  source: string;
+  deliveryId: string;
+  receivedAt: string;
+  changedAt: string;
+  payload: JsonObject;
+  /** The engine that processes it right after answering; others wait until `leaseUntil`. */
+  leaseOwner: string;
+  leaseUntil: string;
+}
+
 export interface MappingVersionRow {
   connector: string;
   object: string;
@@ -203,6 +243,13 @@ export interface StoreTx {
   listIdentifiers(profileId: ProfileId): Promise<IdentifierRow[]>;
   /** Inserts, or bumps `lastSeen` when (type, value) already belongs to this profile. */
   addIdentifier(row: Omit<IdentifierRow, 'firstSeen' | 'lastSeen'> & { at: string }): Promise<void>;
+  /**
+   * {@link addIdentifier} for many rows in as few statements as the dialect allows (one multi-row
+   * upsert per 500 rows on Postgres), for the outbox worker's CRM ids of a whole batch. Throws
+   * CrmhubError `conflict`/`IDENTIFIER_TAKEN` when any (type, value) belongs to another profile;
+   * the caller's transaction then rolls back as a whole.
+   */
+  addIdentifiers(rows: readonly (Omit<IdentifierRow, 'firstSeen' | 'lastSeen'> & { at: string })[]): Promise<void>;
   removeIdentifier(type: string, value: string): Promise<void>;
 
   // traits
@@ -237,8 +284,27 @@ export interface StoreTx {
 
   // remote records (shadows)
   getRemoteRecord(connector: string, object: string, remoteId: string): Promise<RemoteRecordRow | null>;
+  /**
+   * The values the outbox worker sent (or is sending) to this connector object for this profile in
+   * attempts not yet settled as done or dead: remote field → value, later rows winning. The inbound
+   * path reads a remote value equal to one of these as the echo of our own write (see migration 0003).
+   */
+  findSentOutboxFields(connector: string, object: string, profileId: ProfileId): Promise<FieldValues>;
   findRemoteRecordsByProfile(connector: string, object: string, profileId: ProfileId): Promise<RemoteRecordRow[]>;
+  /**
+   * Bulk form of {@link findRemoteRecordsByProfile} for the outbox worker (one statement per 64
+   * profiles): the shadows of these profiles for one connector object, ordered by profile, then
+   * remote id. Profiles without a shadow are simply absent.
+   */
+  findRemoteRecordsByProfiles(connector: string, object: string, profileIds: readonly ProfileId[]): Promise<RemoteRecordRow[]>;
+  /** Bulk form of {@link getRemoteRecord} (one statement per 64 ids); unknown ids are absent. Unordered. */
+  getRemoteRecords(connector: string, object: string, remoteIds: readonly string[]): Promise<RemoteRecordRow[]>;
   upsertRemoteRecord(row: RemoteRecordRow): Promise<void>;
+  /**
+   * {@link upsertRemoteRecord} for many rows (one multi-row upsert per 500 rows on Postgres). Where
+   * one record appears more than once, the last row wins, as with one call each in order.
+   */
+  upsertRemoteRecords(rows: readonly RemoteRecordRow[]): Promise<void>;
   /**
    * Shadows of one connector object in `remoteId` order, paged, for the sync engine's reconciliation
    * pass (finding deletes a pull did not report). Optional until both adapters implement it; the
@@ -259,8 +325,47 @@ export interface StoreTx {
   insertConflict(row: Omit<ConflictRow, 'id'>): Promise<ConflictRow>;
 
   // webhooks
-  /** Records a delivery; false when (source, deliveryId) was seen before (a duplicate). */
+  /**
+   * Records a delivery with nothing left to process (stored as processed at `at`); false when
+   * (source, deliveryId) was seen before (a duplicate).
+   */
   recordWebhookReceipt(source: string, deliveryId: string, at: string): Promise<boolean>;
+  /**
+   * Stores deliveries with their parsed changes, unprocessed and leased to `leaseOwner` (the durable
+   * inbox). `result[i]` is false, and nothing is stored for it, when (source, deliveryId) of
+   * `rows[i]` was seen before or appeared earlier in `rows` (a duplicate).
+   */
+  insertWebhookReceipts(rows: WebhookReceiptInsert[]): Promise<boolean[]>;
+}
+
+export interface WebhookClaimOptions {
+  /** Who claims; a receipt leased by another owner is not taken before its lease ends. */
+  owner: string;
+  /** Most receipts per claim. */
+  limit: number;
+  /** Lease length, ms. */
+  leaseMs: number;
+  now: string;
+  /** Only these sources (connector slugs); all when absent. */
+  sources?: readonly string[];
+}
+
+/** One claimed row to release for a later attempt ({@link ProfileStore.retryOutboxMany}). */
+export interface OutboxRetry {
+  id: string;
+  /** Earliest next attempt (ISO). */
+  nextAt: string;
+  error: string;
+  /** False for rate-limited or held attempts: they do not use up the retry budget. */
+  countAttempt: boolean;
+}
+
+/** One claimed row to dead-letter ({@link ProfileStore.deadLetterOutboxMany}). */
+export interface OutboxDeadLetter {
+  id: string;
+  /** Error kind and code, e.g. `payload:INVALID_EMAIL`. */
+  reason: string;
+  error: string;
 }
 
 export interface ClaimOptions {
@@ -302,10 +407,49 @@ export interface ProfileStore {
   retryOutbox(id: string, owner: string, nextAt: string, error: string, countAttempt: boolean): Promise<void>;
   /** Moves a claimed row to dead_letters. Throws CrmhubError `conflict`/`OUTBOX_LEASE_LOST` when `owner` no longer holds it. */
   deadLetterOutbox(id: string, owner: string, reason: string, error: string, at: string): Promise<DeadLetterRow>;
+  /**
+   * {@link completeOutbox} for many rows in ONE transaction (the worker settles a whole batch at
+   * once). Rows `owner` no longer holds are left alone. Resolves to the number of rows completed.
+   */
+  completeOutboxMany(ids: readonly string[], owner: string): Promise<number>;
+  /**
+   * Records, before the call, what an attempt is about to send (remote field → value) on rows
+   * `owner` holds, in one transaction; see {@link StoreTx.findSentOutboxFields}. Resolves to rows marked.
+   */
+  markOutboxSent(rows: readonly { id: string; fields: FieldValues }[], owner: string): Promise<number>;
+  /** {@link retryOutbox} for many rows in one transaction; rows `owner` no longer holds are left alone. Resolves to rows released. */
+  retryOutboxMany(rows: readonly OutboxRetry[], owner: string): Promise<number>;
+  /**
+   * {@link deadLetterOutbox} for many rows in one transaction. Unlike the single form, a row `owner`
+   * no longer holds is skipped, not an error (its new holder owns the outcome). Resolves to the
+   * dead letters written.
+   */
+  deadLetterOutboxMany(rows: readonly OutboxDeadLetter[], owner: string, at: string): Promise<DeadLetterRow[]>;
   pendingOutboxCount(connector?: string): Promise<number>;
   listDeadLetters(options: { limit: number; connector?: string; includeReplayed?: boolean }): Promise<DeadLetterRow[]>;
   /** Re-enqueues dead letters (all unreplayed when `ids` is empty); returns how many. */
   replayDeadLetters(ids: string[], at: string): Promise<number>;
+
+  // webhook inbox (each call is its own transaction)
+  /**
+   * Claims unprocessed receipts whose lease is free or ran out, oldest change first (`changedAt`,
+   * then delivery id), leasing them to `owner` (`FOR UPDATE SKIP LOCKED` on Postgres).
+   */
+  claimWebhookReceipts(options: WebhookClaimOptions): Promise<WebhookReceiptRow[]>;
+  /**
+   * Marks receipts processed at `at` and releases their lease; `error` records why processing was
+   * given up instead. Already processed receipts are left as they are.
+   */
+  finishWebhookReceipts(source: string, deliveryIds: readonly string[], at: string, error?: string): Promise<void>;
+  /**
+   * Releases receipts for another try at `nextAt` (by any owner), recording `error`; `countAttempt`
+   * false for rate-limited or paused attempts (they do not use up the retry budget).
+   */
+  retryWebhookReceipts(source: string, deliveryIds: readonly string[], nextAt: string, error: string, countAttempt: boolean): Promise<void>;
+  /** Unprocessed receipts (of one source, or all). */
+  pendingWebhookCount(source?: string): Promise<number>;
+  /** Deletes receipts processed before `before` (their dedupe window is over); returns how many. */
+  pruneWebhookReceipts(before: string): Promise<number>;
 
   // runs, conflicts, mappings
   startSyncRun(row: Omit<SyncRunRow, 'id' | 'finishedAt' | 'status' | 'error'>): Promise<SyncRunRow>;

@@ -13,6 +13,7 @@ import type {
   RemoteRecordRow,
   SyncRunRow,
   TraitRow,
+  WebhookReceiptRow,
 } from './port.ts';
 import type { SqlRow } from './sql-executor.ts';
 import { int, json, text, textOrNull } from './sql-values.ts';
@@ -149,4 +150,17 @@ export const toConflict = (r: SqlRow): ConflictRow => ({
   resolution: text(r, 'resolution'),
   at: text(r, 'at'),
   resolvedAt: textOrNull(r, 'resolved_at'),
+});
+
+export const toWebhookReceipt = (r: SqlRow): WebhookReceiptRow => ({
+  source: text(r, 'source'),
+  deliveryId: text(r, 'delivery_id'),
+  receivedAt: text(r, 'received_at'),
+  changedAt: textOrNull(r, 'changed_at'),
+  payload: textOrNull(r, 'payload') === null ? null : json<JsonObject>(r, 'payload'),
+  processedAt: textOrNull(r, 'processed_at'),
+  leaseOwner: textOrNull(r, 'lease_owner'),
+  leaseUntil: textOrNull(r, 'lease_until'),
+  attempts: int(r, 'attempts'),
+  lastError: textOrNull(r, 'last_error'),
 });

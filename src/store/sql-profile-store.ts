@@ -1,3 +1,4 @@
+import type { FieldValues } from '../core/types.ts';
 import { CrmhubError } from '../connector-kit/errors.ts';
 import { newId } from './ids.ts';
 import { MIGRATIONS } from './migrations/index.ts';
@@ -6,12 +7,16 @@ import type {
   ConflictRow,
   DeadLetterRow,
   MappingVersionRow,
+  OutboxDeadLetter,
+  OutboxRetry,
   OutboxRow,
   ProfileStore,
   StoreTx,
   SyncRunRow,
+  WebhookClaimOptions,
+  WebhookReceiptRow,
 } from './port.ts';
-import { toConflict, toDeadLetter, toOutbox, toSyncRun } from './row-mappers.ts';
+import { toConflict, toDeadLetter, toOutbox, toSyncRun, toWebhookReceipt } from './row-mappers.ts';
 import type { SqlExecutor, SqlParam } from './sql-executor.ts';
 import { type Dialect, SqlStoreTx } from './sql-store-tx.ts';
 import { int, iso, placeholders } from './sql-values.ts';
@@ -129,34 +134,90 @@ export abstract class SqlProfileStore implements ProfileStore {
    */
   async deadLetterOutbox(id: string, owner: string, reason: string, error: string, at: string): Promise<DeadLetterRow> {
     return this.withTx(async (db) => {
-      const rows = await db.all(`SELECT * FROM outbox WHERE id = ? AND lease_owner = ? AND status = 'leased'`, [id, owner]);
-      if (rows[0] === undefined) throw leaseLost(id);
-      const o = toOutbox(rows[0]);
-      const dl: DeadLetterRow = {
-        id: newId('dlq'),
-        outboxId: o.id,
-        connector: o.connector,
-        object: o.object,
-        profileId: o.profileId,
-        op: o.op,
-        fields: o.fields,
-        reason,
-        error,
-        attempts: o.attempts + 1,
-        createdAt: iso(at),
-        replayedAt: null,
-      };
-      await db.run(
-        `INSERT INTO dead_letters (id, outbox_id, connector, object, profile_id, op, fields, reason, error, attempts, created_at, replayed_at)
-         VALUES (${placeholders(11)}, NULL)`,
-        [dl.id, dl.outboxId, dl.connector, dl.object, dl.profileId, dl.op, JSON.stringify(dl.fields), reason, error, dl.attempts, dl.createdAt],
-      );
-      await db.run(
-        `UPDATE outbox SET status = 'dead', attempts = ?, last_error = ?, lease_until = NULL, lease_owner = NULL WHERE id = ?`,
-        [dl.attempts, error, id],
-      );
+      const dl = await deadLetterRow(db, id, owner, reason, error, at);
+      if (dl === null) throw leaseLost(id);
       return dl;
     });
+  }
+
+  async markOutboxSent(rows: readonly { id: string; fields: FieldValues }[], owner: string): Promise<number> {
+    if (rows.length === 0) return 0;
+    return this.withTx(async (db) => {
+      let changed = 0;
+      for (const r of rows) {
+        changed += await db.run(`UPDATE outbox SET sent_fields = ? WHERE id = ? AND lease_owner = ? AND status = 'leased'`, [JSON.stringify(r.fields), r.id, owner]);
+      }
+      return changed;
+    });
+  }
+
+  async completeOutboxMany(ids: readonly string[], owner: string): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.withTx(async (db) => {
+      let changed = 0;
+      for (const group of this.outboxIdGroups(ids)) {
+        changed += await db.run(
+          `UPDATE outbox SET status = 'done', lease_until = NULL, lease_owner = NULL
+           WHERE ${group.where} AND lease_owner = ? AND status = 'leased'`,
+          [...group.ids, owner],
+        );
+      }
+      return changed;
+    });
+  }
+
+  async retryOutboxMany(rows: readonly OutboxRetry[], owner: string): Promise<number> {
+    if (rows.length === 0) return 0;
+    // Rows of one batch mostly share their outcome: one statement per distinct (nextAt, error, counted).
+    const byOutcome = new Map<string, { r: OutboxRetry; ids: string[] }>();
+    for (const r of rows) {
+      const key = JSON.stringify([iso(r.nextAt), r.error, r.countAttempt]);
+      const entry = byOutcome.get(key);
+      if (entry === undefined) byOutcome.set(key, { r, ids: [r.id] });
+      else entry.ids.push(r.id);
+    }
+    return this.withTx(async (db) => {
+      let changed = 0;
+      for (const { r, ids } of byOutcome.values()) {
+        for (const group of this.outboxIdGroups(ids)) {
+          changed += await db.run(
+            `UPDATE outbox SET status = 'pending', next_at = ?, last_error = ?, attempts = attempts + ?,
+               lease_until = NULL, lease_owner = NULL
+             WHERE ${group.where} AND lease_owner = ? AND status = 'leased'`,
+            [iso(r.nextAt), r.error, r.countAttempt ? 1 : 0, ...group.ids, owner],
+          );
+        }
+      }
+      return changed;
+    });
+  }
+
+  async deadLetterOutboxMany(rows: readonly OutboxDeadLetter[], owner: string, at: string): Promise<DeadLetterRow[]> {
+    if (rows.length === 0) return [];
+    return this.withTx(async (db) => {
+      const out: DeadLetterRow[] = [];
+      for (const r of rows) {
+        const dl = await deadLetterRow(db, r.id, owner, r.reason, r.error, at);
+        if (dl !== null) out.push(dl);
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Outbox ids as `WHERE` groups for the bulk updates above. SQLite: one id per statement — with an
+   * `IN` list its planner picks the `(status, next_at)` index for `status = 'leased'` and walks every
+   * leased row, while a prepared single-row statement costs microseconds in-process. Postgres: up to
+   * 500 ids per statement (a round trip each).
+   */
+  private outboxIdGroups(ids: readonly string[]): { where: string; ids: string[] }[] {
+    if (this.dialect === 'sqlite') return ids.map((id) => ({ where: 'id = ?', ids: [id] }));
+    const out: { where: string; ids: string[] }[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500);
+      out.push({ where: `id IN (${placeholders(part.length)})`, ids: part });
+    }
+    return out;
   }
 
   /** Rows still to deliver: pending or leased. */
@@ -206,6 +267,77 @@ export abstract class SqlProfileStore implements ProfileStore {
       }
       return rows.length;
     });
+  }
+
+  // ---- webhook inbox -----------------------------------------------------------------------
+
+  async claimWebhookReceipts(options: WebhookClaimOptions): Promise<WebhookReceiptRow[]> {
+    const now = iso(options.now);
+    const until = new Date(Date.parse(now) + options.leaseMs).toISOString();
+    const sources = options.sources ?? null;
+    if (sources !== null && sources.length === 0) return [];
+    // Free: never leased, released for a retry whose time has come, or held by an engine whose
+    // lease ran out (it died mid-way). A receipt without payload has nothing to process.
+    let where = 'processed_at IS NULL AND payload IS NOT NULL AND (lease_until IS NULL OR lease_until <= ?)';
+    const params: SqlParam[] = [options.owner, until, now];
+    if (sources !== null) {
+      where += ` AND source IN (${placeholders(sources.length)})`;
+      params.push(...sources);
+    }
+    params.push(options.limit);
+    const lock = this.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    const rows = await this.withTx((db) =>
+      db.all(
+        `UPDATE webhook_receipts SET lease_owner = ?, lease_until = ?
+         WHERE (source, delivery_id) IN (
+           SELECT source, delivery_id FROM webhook_receipts WHERE ${where} ORDER BY changed_at, delivery_id LIMIT ?${lock})
+         RETURNING *`,
+        params,
+      ),
+    );
+    const byChange = (a: WebhookReceiptRow, b: WebhookReceiptRow): number =>
+      (a.changedAt ?? '') < (b.changedAt ?? '') ? -1 : (a.changedAt ?? '') > (b.changedAt ?? '') ? 1 : a.deliveryId < b.deliveryId ? -1 : a.deliveryId > b.deliveryId ? 1 : 0;
+    return rows.map(toWebhookReceipt).sort(byChange);
+  }
+
+  async finishWebhookReceipts(source: string, deliveryIds: readonly string[], at: string, error?: string): Promise<void> {
+    if (deliveryIds.length === 0) return;
+    const t = iso(at);
+    await this.withTx(async (db) => {
+      for (const part of idChunks(deliveryIds)) {
+        await db.run(
+          `UPDATE webhook_receipts SET processed_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL
+           WHERE source = ? AND delivery_id IN (${placeholders(part.length)}) AND processed_at IS NULL`,
+          [t, error ?? null, source, ...part],
+        );
+      }
+    });
+  }
+
+  async retryWebhookReceipts(source: string, deliveryIds: readonly string[], nextAt: string, error: string, countAttempt: boolean): Promise<void> {
+    if (deliveryIds.length === 0) return;
+    const t = iso(nextAt);
+    await this.withTx(async (db) => {
+      for (const part of idChunks(deliveryIds)) {
+        await db.run(
+          `UPDATE webhook_receipts SET attempts = attempts + ?, last_error = ?, lease_owner = NULL, lease_until = ?
+           WHERE source = ? AND delivery_id IN (${placeholders(part.length)}) AND processed_at IS NULL`,
+          [countAttempt ? 1 : 0, error, t, source, ...part],
+        );
+      }
+    });
+  }
+
+  async pendingWebhookCount(source?: string): Promise<number> {
+    const rows = await this.readExecutor().all(
+      `SELECT COUNT(*) AS n FROM webhook_receipts WHERE processed_at IS NULL${source === undefined ? '' : ' AND source = ?'}`,
+      source === undefined ? [] : [source],
+    );
+    return rows[0] === undefined ? 0 : int(rows[0], 'n');
+  }
+
+  async pruneWebhookReceipts(before: string): Promise<number> {
+    return this.withTx((db) => db.run('DELETE FROM webhook_receipts WHERE processed_at IS NOT NULL AND processed_at < ?', [iso(before)]));
   }
 
   // ---- runs, conflicts, mappings -----------------------------------------------------------
@@ -277,6 +409,48 @@ export abstract class SqlProfileStore implements ProfileStore {
   async releaseLease(name: string, owner: string): Promise<void> {
     await this.withTx((db) => db.run('DELETE FROM leases WHERE name = ? AND owner = ?', [name, owner]));
   }
+}
+
+/** Delivery ids in chunks small enough for one statement's parameters on both dialects. */
+function idChunks(ids: readonly string[]): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < ids.length; i += 500) out.push(ids.slice(i, i + 500));
+  return out;
+}
+
+/**
+ * Moves one claimed row to dead_letters inside `db`'s transaction; null when `owner` no longer holds
+ * it. The final attempt is counted in `attempts`.
+ */
+async function deadLetterRow(db: SqlExecutor, id: string, owner: string, reason: string, error: string, at: string): Promise<DeadLetterRow | null> {
+  const rows = await db.all(`SELECT * FROM outbox WHERE id = ? AND lease_owner = ? AND status = 'leased'`, [id, owner]);
+  if (rows[0] === undefined) return null;
+  const o = toOutbox(rows[0]);
+  const dl: DeadLetterRow = {
+    id: newId('dlq'),
+    outboxId: o.id,
+    connector: o.connector,
+    object: o.object,
+    profileId: o.profileId,
+    op: o.op,
+    fields: o.fields,
+    reason,
+    error,
+    attempts: o.attempts + 1,
+    createdAt: iso(at),
+    replayedAt: null,
+  };
+  await db.run(
+    `INSERT INTO dead_letters (id, outbox_id, connector, object, profile_id, op, fields, reason, error, attempts, created_at, replayed_at)
+     VALUES (${placeholders(11)}, NULL)`,
+    [dl.id, dl.outboxId, dl.connector, dl.object, dl.profileId, dl.op, JSON.stringify(dl.fields), reason, error, dl.attempts, dl.createdAt],
+  );
+  await db.run(`UPDATE outbox SET status = 'dead', attempts = ?, last_error = ?, lease_until = NULL, lease_owner = NULL WHERE id = ?`, [
+    dl.attempts,
+    error,
+    id,
+  ]);
+  return dl;
 }
 
 function leaseLost(id: string): CrmhubError {

@@ -1,5 +1,5 @@
 import { CrmhubError } from '../connector-kit/errors.ts';
-import type { ProfileId, ProfileKind } from '../core/types.ts';
+import type { FieldValues, ProfileId, ProfileKind } from '../core/types.ts';
 import { newId } from './ids.ts';
 import type {
   ConflictRow,
@@ -15,6 +15,7 @@ import type {
   StoreTx,
   TraitRow,
   TraitWrite,
+  WebhookReceiptInsert,
 } from './port.ts';
 import {
   toCursor,
@@ -55,6 +56,10 @@ function paddedChunks(ids: readonly string[]): string[][] {
     out.push(part);
   }
   return out;
+}
+
+function byRemoteId(a: RemoteRecordRow, b: RemoteRecordRow): number {
+  return a.remoteId < b.remoteId ? -1 : a.remoteId > b.remoteId ? 1 : 0;
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -217,6 +222,44 @@ export class SqlStoreTx implements StoreTx {
         code: 'IDENTIFIER_TAKEN',
         context: { field: row.type, record: row.profileId },
       });
+    }
+  }
+
+  async addIdentifiers(rows: readonly (Omit<IdentifierRow, 'firstSeen' | 'lastSeen'> & { at: string })[]): Promise<void> {
+    if (this.dialect === 'sqlite') {
+      // In-process statements cost microseconds: the single-row form, with its exact semantics.
+      for (const row of rows) await this.addIdentifier(row);
+      return;
+    }
+    // One row per (type, value): a multi-row upsert may not touch a row twice. A key met twice keeps
+    // its earliest time as first seen and its latest as last seen; a second profile for it is a
+    // conflict either way.
+    const byKey = new Map<string, { row: Omit<IdentifierRow, 'firstSeen' | 'lastSeen'>; first: string; last: string }>();
+    for (const row of rows) {
+      const key = `${row.type}\u0000${row.value}`;
+      const at = iso(row.at);
+      const seen = byKey.get(key);
+      if (seen === undefined) byKey.set(key, { row, first: at, last: at });
+      else if (seen.row.profileId !== row.profileId) throw identifierTaken(row.type, row.profileId);
+      else {
+        if (at < seen.first) seen.first = at;
+        if (at > seen.last) seen.last = at;
+      }
+    }
+    for (const part of chunks([...byKey.values()], PG_CHUNK)) {
+      const returned = await this.db.all(
+        `INSERT INTO identifiers (type, value, profile_id, source, first_seen, last_seen) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}
+         ON CONFLICT (type, value) DO UPDATE SET
+           last_seen = CASE WHEN excluded.last_seen > identifiers.last_seen THEN excluded.last_seen ELSE identifiers.last_seen END
+         WHERE identifiers.profile_id = excluded.profile_id
+         RETURNING type, value`,
+        part.flatMap(({ row: r, first, last }) => [r.type, r.value, r.profileId, r.source, first, last]),
+      );
+      if (returned.length < part.length) {
+        const ok = new Set(returned.map((r) => `${String(r['type'])}\u0000${String(r['value'])}`));
+        const taken = part.find(({ row: r }) => !ok.has(`${r.type}\u0000${r.value}`))?.row;
+        throw identifierTaken(taken?.type ?? '', taken?.profileId ?? '');
+      }
     }
   }
 
@@ -422,6 +465,16 @@ export class SqlStoreTx implements StoreTx {
     return rows[0] === undefined ? null : toRemoteRecord(rows[0]);
   }
 
+  async findSentOutboxFields(connector: string, object: string, profileId: ProfileId): Promise<FieldValues> {
+    const rows = await this.db.all(
+      `SELECT sent_fields FROM outbox WHERE profile_id = ? AND connector = ? AND object = ? AND status IN ('pending', 'leased') AND sent_fields IS NOT NULL ORDER BY created_at, id`,
+      [profileId, connector, object],
+    );
+    const out: FieldValues = {};
+    for (const row of rows) Object.assign(out, JSON.parse(String(row.sent_fields)) as FieldValues);
+    return out;
+  }
+
   // Added by the sync engine (issue 5) for its reconciliation pass; see port.ts.
   async listRemoteRecords(
     connector: string,
@@ -438,11 +491,40 @@ export class SqlStoreTx implements StoreTx {
   }
 
   async findRemoteRecordsByProfile(connector: string, object: string, profileId: ProfileId): Promise<RemoteRecordRow[]> {
-    const rows = await this.db.all(
-      'SELECT * FROM remote_records WHERE profile_id = ? AND connector = ? AND object = ? ORDER BY remote_id',
-      [profileId, connector, object],
-    );
-    return rows.map(toRemoteRecord);
+    // Sorted here, not in SQL: with `ORDER BY remote_id` SQLite walks the primary key (connector,
+    // object, remote_id) to avoid a sort — every shadow of the object per call, O(n) — instead of
+    // the profile index (measured: 1.5 ms per call at 5,000 shadows, 7.5 of 10 s of a sync bench).
+    const rows = await this.db.all('SELECT * FROM remote_records WHERE profile_id = ? AND connector = ? AND object = ?', [
+      profileId,
+      connector,
+      object,
+    ]);
+    return rows.map(toRemoteRecord).sort(byRemoteId);
+  }
+
+  async findRemoteRecordsByProfiles(connector: string, object: string, profileIds: readonly ProfileId[]): Promise<RemoteRecordRow[]> {
+    const out: RemoteRecordRow[] = [];
+    for (const params of paddedChunks(profileIds)) {
+      // By profile only, the rest filtered here: with `connector = ? AND object = ?` in the query a
+      // planner without statistics (a fresh Postgres table) walks the primary key — every shadow of
+      // the object — instead of the profile index. No ORDER BY, as in findRemoteRecordsByProfile.
+      const rows = await this.db.all(`SELECT * FROM remote_records WHERE profile_id IN (${IN_LIST})`, params);
+      out.push(...rows.map(toRemoteRecord).filter((r) => r.connector === connector && r.object === object));
+    }
+    return out.sort((a, b) => (a.profileId < b.profileId ? -1 : a.profileId > b.profileId ? 1 : byRemoteId(a, b)));
+  }
+
+  async getRemoteRecords(connector: string, object: string, remoteIds: readonly string[]): Promise<RemoteRecordRow[]> {
+    const out: RemoteRecordRow[] = [];
+    for (const params of paddedChunks(remoteIds)) {
+      const rows = await this.db.all(`SELECT * FROM remote_records WHERE connector = ? AND object = ? AND remote_id IN (${IN_LIST})`, [
+        connector,
+        object,
+        ...params,
+      ]);
+      out.push(...rows.map(toRemoteRecord));
+    }
+    return out;
   }
 
   async upsertRemoteRecord(row: RemoteRecordRow): Promise<void> {
@@ -453,18 +535,29 @@ export class SqlStoreTx implements StoreTx {
        ON CONFLICT (connector, object, remote_id) DO UPDATE SET
          profile_id = excluded.profile_id, shadow = excluded.shadow, remote_changed_at = excluded.remote_changed_at,
          field_changed_at = excluded.field_changed_at, synced_at = excluded.synced_at, deleted = excluded.deleted`,
-      [
-        row.connector,
-        row.object,
-        row.remoteId,
-        row.profileId,
-        JSON.stringify(row.shadow),
-        isoOrNull(row.remoteChangedAt),
-        JSON.stringify(row.fieldChangedAt),
-        iso(row.syncedAt),
-        row.deleted ? 1 : 0,
-      ],
+      remoteRecordParams(row),
     );
+  }
+
+  async upsertRemoteRecords(rows: readonly RemoteRecordRow[]): Promise<void> {
+    if (this.dialect === 'sqlite') {
+      for (const row of rows) await this.upsertRemoteRecord(row);
+      return;
+    }
+    // The last row per record wins (a multi-row upsert may not touch a row twice).
+    const byKey = new Map<string, RemoteRecordRow>();
+    for (const row of rows) byKey.set(`${row.connector}\u0000${row.object}\u0000${row.remoteId}`, row);
+    for (const part of chunks([...byKey.values()], PG_CHUNK)) {
+      await this.db.run(
+        `INSERT INTO remote_records
+           (connector, object, remote_id, profile_id, shadow, remote_changed_at, field_changed_at, synced_at, deleted)
+         VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+         ON CONFLICT (connector, object, remote_id) DO UPDATE SET
+           profile_id = excluded.profile_id, shadow = excluded.shadow, remote_changed_at = excluded.remote_changed_at,
+           field_changed_at = excluded.field_changed_at, synced_at = excluded.synced_at, deleted = excluded.deleted`,
+        part.flatMap(remoteRecordParams),
+      );
+    }
   }
 
   /** When `toId` already has a shadow (the CRM's merge survivor), that one is kept and `fromId`'s dropped. */
@@ -585,12 +678,66 @@ export class SqlStoreTx implements StoreTx {
   // ---- webhooks ----------------------------------------------------------------------------
 
   async recordWebhookReceipt(source: string, deliveryId: string, at: string): Promise<boolean> {
+    const t = iso(at);
     const changed = await this.db.run(
-      'INSERT INTO webhook_receipts (source, delivery_id, received_at) VALUES (?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING',
-      [source, deliveryId, iso(at)],
+      'INSERT INTO webhook_receipts (source, delivery_id, received_at, processed_at) VALUES (?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING',
+      [source, deliveryId, t, t],
     );
     return changed === 1;
   }
+
+  async insertWebhookReceipts(rows: WebhookReceiptInsert[]): Promise<boolean[]> {
+    const columns = '(source, delivery_id, received_at, changed_at, payload, lease_owner, lease_until, attempts)';
+    if (this.dialect === 'sqlite') {
+      const out: boolean[] = [];
+      for (const r of rows) {
+        const changed = await this.db.run(
+          `INSERT INTO webhook_receipts ${columns} VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (source, delivery_id) DO NOTHING`,
+          receiptParams(r),
+        );
+        out.push(changed === 1);
+      }
+      return out;
+    }
+    // Postgres: one statement per chunk (a HubSpot request carries up to 100 events, and the CRM
+    // waits for the reply while this transaction runs).
+    const inserted = new Set<string>();
+    for (const part of chunks(rows, PG_CHUNK)) {
+      const res = await this.db.all(
+        `INSERT INTO webhook_receipts ${columns} VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, 0)').join(', ')}
+         ON CONFLICT (source, delivery_id) DO NOTHING RETURNING source, delivery_id`,
+        part.flatMap(receiptParams),
+      );
+      for (const r of res) inserted.add(`${String(r['source'])}\u0000${String(r['delivery_id'])}`);
+    }
+    // A delivery repeated inside `rows` was inserted once: only its first occurrence counts.
+    return rows.map((r) => inserted.delete(`${r.source}\u0000${r.deliveryId}`));
+  }
+}
+
+function receiptParams(r: WebhookReceiptInsert): SqlParam[] {
+  return [r.source, r.deliveryId, iso(r.receivedAt), iso(r.changedAt), JSON.stringify(r.payload), r.leaseOwner, iso(r.leaseUntil)];
+}
+
+function remoteRecordParams(row: RemoteRecordRow): SqlParam[] {
+  return [
+    row.connector,
+    row.object,
+    row.remoteId,
+    row.profileId,
+    JSON.stringify(row.shadow),
+    isoOrNull(row.remoteChangedAt),
+    JSON.stringify(row.fieldChangedAt),
+    iso(row.syncedAt),
+    row.deleted ? 1 : 0,
+  ];
+}
+
+function identifierTaken(type: string, profileId: string): CrmhubError {
+  return new CrmhubError('conflict', `identifier ${type} already belongs to another profile`, {
+    code: 'IDENTIFIER_TAKEN',
+    context: { field: type, record: profileId },
+  });
 }
 
 function eventParams(row: EventRow): SqlParam[] {
@@ -599,7 +746,7 @@ function eventParams(row: EventRow): SqlParam[] {
     row.profileId,
     row.type,
     row.name,
-    JSON.stringify(row.properties),
+    row.propertiesJson ?? JSON.stringify(row.properties),
     iso(row.timestamp),
     iso(row.receivedAt),
   ];

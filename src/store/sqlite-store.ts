@@ -42,6 +42,12 @@ class SqliteExecutor implements SqlExecutor {
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. Parent folders are created. */
   file: string;
+  /**
+   * Refuse a transaction started inside another (which would deadlock) — at a price: the guard is
+   * an AsyncLocalStorage, which makes every promise of the process cost more. Only a connection
+   * whose callers are known not to nest may turn it off (the ingest worker thread). Default true.
+   */
+  nestingGuard?: boolean;
 }
 
 /**
@@ -60,12 +66,16 @@ export class SqliteStore extends SqlProfileStore {
   private readonly reader: SqliteExecutor;
   private readonly mutex = new AsyncMutex();
   /** Marks the async context of a running transaction, to refuse nested ones (they would deadlock). */
-  private readonly inTx = new AsyncLocalStorage<true>();
+  private readonly inTx: AsyncLocalStorage<true> | null;
   private closed = false;
+  /** The database file, absolute (null for `:memory:`): another thread may open its own connection to it. */
+  readonly file: string | null;
 
   constructor(options: SqliteStoreOptions) {
     super();
     const memory = options.file === ':memory:';
+    this.file = memory ? null : path.resolve(options.file);
+    this.inTx = options.nestingGuard === false ? null : new AsyncLocalStorage<true>();
     if (!memory) mkdirSync(path.dirname(path.resolve(options.file)), { recursive: true });
     this.db = new Database(options.file);
     if (!memory) this.db.pragma('journal_mode = WAL');
@@ -93,24 +103,39 @@ export class SqliteStore extends SqlProfileStore {
     return this.db;
   }
 
-  protected withTx<T>(fn: (db: SqlExecutor) => Promise<T>): Promise<T> {
-    if (this.inTx.getStore() === true) {
+  /**
+   * Runs `fn` holding this store's write turn — the mutex its transactions queue on — without
+   * opening a transaction here: for a writer on another connection to the same file (the ingest
+   * worker thread), so that writer and this store's transactions take turns instead of racing for
+   * SQLite's lock. Same nesting rule as a transaction.
+   */
+  withWriteTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const guard = this.inTx;
+    if (guard?.getStore() === true) {
       return Promise.reject(new TypeError('nested store transaction: use the tx you already have'));
     }
     if (this.closed) return Promise.reject(new TypeError('store is closed'));
-    return this.mutex.run(() =>
-      this.inTx.run(true, async () => {
-        await this.beginImmediate();
-        try {
-          const result = await fn(this.writer);
-          this.db.exec('COMMIT');
-          return result;
-        } catch (err) {
-          if (this.db.inTransaction) this.db.exec('ROLLBACK');
-          throw err;
-        }
-      }),
-    );
+    return this.mutex.run(guard === null ? fn : () => guard.run(true, fn));
+  }
+
+  protected withTx<T>(fn: (db: SqlExecutor) => Promise<T>): Promise<T> {
+    const guard = this.inTx;
+    if (guard?.getStore() === true) {
+      return Promise.reject(new TypeError('nested store transaction: use the tx you already have'));
+    }
+    if (this.closed) return Promise.reject(new TypeError('store is closed'));
+    const body = async (): Promise<T> => {
+      await this.beginImmediate();
+      try {
+        const result = await fn(this.writer);
+        this.db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    };
+    return this.mutex.run(guard === null ? body : () => guard.run(true, body));
   }
 
   /** Takes the write lock, waiting (without blocking the event loop) up to BUSY_TIMEOUT_MS. */

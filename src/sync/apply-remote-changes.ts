@@ -1,9 +1,11 @@
 /**
  * The inbound path (design.md §4 "Inbound"): for each remote record, map `to_profile` fields,
- * resolve identity (the CRM record id is a limit-1 identifier `<slug>.<object>`, the mapping's match
- * keys such as email join), plan per field against the shadow, and write the profile traits, the
- * new shadow, conflicts and the outbox rows for every other connector (and for this one where the
- * profile side won) in ONE transaction per record.
+ * resolve identity (the CRM record id is a limit-1 identifier `<slug>.<object>`; the mapping's match
+ * keys and its inbound-only join keys such as email join, see `inbound-join-keys.ts`), plan per
+ * field against the shadow, and write the profile traits, the new shadow, conflicts and the outbox
+ * rows for every other connector (and for this one where the profile side won) in one
+ * transaction: all of a record's effects commit together (records are grouped, up to 100 per
+ * transaction, see `applyRemoteChanges`).
  *
  * Echo suppression: a record equal to its shadow (our own write coming back, `origin: 'self'` or
  * not) changes nothing and enqueues nothing. Out-of-order deliveries: a record older than the
@@ -15,6 +17,7 @@ import { toCrmhubError } from '../connector-kit/errors.ts';
 import type { RemoteRecordRow, StoreTx } from '../store/port.ts';
 import { isEmptyValue, sameValue } from './basic-merge.ts';
 import { isoNow, type EngineContext } from './engine-context.ts';
+import { inboundJoinKeys } from './inbound-join-keys.ts';
 import { enqueueProfileChanges } from './outbox-enqueue.ts';
 import type { FieldPlan, PlannerTrait, SyncObjectMapping } from './sync-types.ts';
 
@@ -79,12 +82,15 @@ async function resolveProfileId(ctx: EngineContext, tx: StoreTx, mapping: SyncOb
     }
   }
   const identifiers: IdentifierInput[] = [{ type: identifierType, value: record.id }];
-  for (const key of mapping.match) {
+  // Match keys, then the inbound-only join keys (email where the CRM does not keep it unique).
+  for (const key of inboundJoinKeys(mapping)) {
     if (key.identifier === 'profile_id') continue;
     const value = record.fields[key.remote];
     if ((typeof value === 'string' && value !== '') || typeof value === 'number') identifiers.push({ type: key.identifier, value: String(value) });
   }
-  const before = await tx.findIdentifiers(identifiers.map((i) => ({ type: i.type, value: i.value })));
+  // Whether a profile already answers to one of these (the count says created or updated): emails
+  // are looked up as the identity registry stores them, trimmed and lower-cased.
+  const before = await tx.findIdentifiers(identifiers.map((i) => ({ type: i.type, value: i.type === 'email' ? i.value.trim().toLowerCase() : i.value })));
   const { profileId } = await ctx.identity.resolve(tx, { kind: mapping.profileKind, identifiers, at: isoNow(ctx), trigger, source: mapping.connector });
   return { profileId, created: before.length === 0 };
 }
@@ -118,9 +124,16 @@ async function applyOne(ctx: EngineContext, tx: StoreTx, mapping: SyncObjectMapp
   const traits = await tx.getTraits(profileId);
   const profile: Record<string, PlannerTrait> = {};
   for (const t of traits) profile[t.key] = { value: t.value, changedAt: t.changedAt, source: t.source };
+  // A value one of our unsettled attempts sent is the CRM's base, not a rep's newer edit: the
+  // attempt may have landed just before its process died, before the shadow could record it.
+  let base = shadow && !shadow.deleted ? shadow.shadow : null;
+  const sent = created ? {} : await tx.findSentOutboxFields(slug, object, profileId);
+  for (const [field, value] of Object.entries(sent)) {
+    if (Object.hasOwn(remoteValues, field) && sameValue(remoteValues[field], value)) base = { ...(base ?? {}), [field]: value };
+  }
   const plan = ctx.planner({
     mapping,
-    shadow: shadow && !shadow.deleted ? shadow.shadow : null,
+    shadow: base,
     remote: { fields: remoteValues, modifiedAt: record.modifiedAt, ...(record.fieldChangedAt ? { fieldChangedAt: record.fieldChangedAt } : {}) },
     profile,
   });
@@ -174,9 +187,30 @@ async function applyOne(ctx: EngineContext, tx: StoreTx, mapping: SyncObjectMapp
   return created ? 'created' : 'updated';
 }
 
+/** Records per transaction when a page is applied in bulk. */
+const APPLY_GROUP = 100;
+
+function countOutcome(counts: ApplyCounts, outcome: RecordOutcome): void {
+  if (outcome === 'created') counts.created++;
+  else if (outcome === 'updated') counts.updated++;
+  else if (outcome === 'deleted') counts.deleted++;
+  else if (outcome === 'failed') counts.failed++;
+  else if (outcome === 'echo') {
+    counts.echoes++;
+    counts.skipped++;
+  } else counts.skipped++;
+}
+
+function addCounts(into: ApplyCounts, from: ApplyCounts): void {
+  for (const k of Object.keys(into) as (keyof ApplyCounts)[]) into[k] += from[k];
+}
+
 /**
- * Applies remote records of one connector object to the profile side. Each record is its own
- * transaction; a failing record is counted and logged, never stops the others.
+ * Applies remote records of one connector object to the profile side; a failing record is counted
+ * and logged, never stops the others. Records go in groups of up to 100 per transaction (a page of
+ * a pull, a batch of the outbox guard: one commit instead of one per record); when a group's
+ * transaction fails, its records are applied again one transaction each, so only the bad one
+ * fails. Dry runs and plan callbacks keep one transaction per record.
  */
 export async function applyRemoteChanges(ctx: EngineContext, connectorSlug: string, object: string, records: RemoteRecord[], options: ApplyOptions): Promise<ApplyCounts> {
   const counts = emptyApplyCounts();
@@ -187,30 +221,53 @@ export async function applyRemoteChanges(ctx: EngineContext, connectorSlug: stri
   }
   // Out-of-order deliveries: apply oldest first so the newest state is the one that stays.
   const ordered = [...records].sort((a, b) => Date.parse(a.modifiedAt) - Date.parse(b.modifiedAt));
-  for (const record of ordered) {
-    let outcome: RecordOutcome;
-    try {
-      outcome = await ctx.store.transaction(async (tx) => {
-        const result = await applyOne(ctx, tx, mapping, record, options, counts);
-        if (options.dryRun) throw new DryRunRollback(result);
-        return result;
-      });
-    } catch (error) {
-      if (error instanceof DryRunRollback) outcome = error.outcome;
-      else {
-        outcome = 'failed';
-        ctx.logger?.error({ err: toCrmhubError(error, { connector: connectorSlug, object, record: record.id }).toJSON() }, 'inbound record failed');
+  const grouped = !options.dryRun && !options.onPlan;
+  for (let i = 0; i < ordered.length; ) {
+    const group = grouped ? ordered.slice(i, i + APPLY_GROUP) : [];
+    if (group.length > 1) {
+      i += group.length;
+      // Counts of an attempt are kept only once it commits (Postgres may run the function again).
+      let attempt = emptyApplyCounts();
+      try {
+        await ctx.store.transaction(async (tx) => {
+          attempt = emptyApplyCounts();
+          for (const record of group) countOutcome(attempt, await applyOne(ctx, tx, mapping, record, options, attempt));
+        });
+        addCounts(counts, attempt);
+        continue;
+      } catch {
+        // One record broke the group: fall through to one transaction per record.
       }
+      for (const record of group) await applyAlone(ctx, mapping, record, options, counts);
+      continue;
     }
-    if (outcome === 'created') counts.created++;
-    else if (outcome === 'updated') counts.updated++;
-    else if (outcome === 'deleted') counts.deleted++;
-    else if (outcome === 'failed') counts.failed++;
-    else if (outcome === 'echo') {
-      counts.echoes++;
-      counts.skipped++;
-    } else counts.skipped++;
-    if (outcome !== 'created' && outcome !== 'updated') options.onPlan?.({ remoteId: record.id, profileId: null, outcome, plan: null });
+    const record = ordered[i++];
+    if (record) await applyAlone(ctx, mapping, record, options, counts);
   }
   return counts;
+}
+
+/** One record in its own transaction (rolled back for dry runs). */
+async function applyAlone(ctx: EngineContext, mapping: SyncObjectMapping, record: RemoteRecord, options: ApplyOptions, counts: ApplyCounts): Promise<void> {
+  let outcome: RecordOutcome;
+  let attempt = emptyApplyCounts();
+  try {
+    outcome = await ctx.store.transaction(async (tx) => {
+      attempt = emptyApplyCounts();
+      const result = await applyOne(ctx, tx, mapping, record, options, attempt);
+      if (options.dryRun) throw new DryRunRollback(result);
+      return result;
+    });
+    addCounts(counts, attempt);
+  } catch (error) {
+    if (error instanceof DryRunRollback) {
+      outcome = error.outcome;
+      addCounts(counts, attempt);
+    } else {
+      outcome = 'failed';
+      ctx.logger?.error({ err: toCrmhubError(error, { connector: mapping.connector, object: mapping.object, record: record.id }).toJSON() }, 'inbound record failed');
+    }
+  }
+  countOutcome(counts, outcome);
+  if (outcome !== 'created' && outcome !== 'updated') options.onPlan?.({ remoteId: record.id, profileId: null, outcome, plan: null });
 }

@@ -11,6 +11,29 @@ import { ConnectionThrottle } from '../queue/connection-throttle.ts';
 import type { ProfileStore } from '../store/port.ts';
 import type { FieldPlanner, IdentityPort, SyncMappings } from './sync-types.ts';
 
+/**
+ * The lost-update guard: before updates of linked records are sent, what a rep changed in the CRM
+ * and crmhub has not seen yet (a webhook late or lost) is read and applied through the conflict
+ * rules first, so the diff never overwrites it blindly (design.md §4).
+ *
+ * - `pull` (default): one incremental pull of the object from its saved cursor, unless a pull of it
+ *   completed within `readBeforeWriteFreshnessMs` (in any process: the store's pull marker says
+ *   when). About one call per push round instead of one per batch. Rep edits made after the last
+ *   pull and not yet delivered by webhook are the window's exposure; a push longer than the window
+ *   pulls again and reads back its own writes so far (pages the next scheduled pull no longer
+ *   reads). Falls back to `ids` for an object that has no saved cursor yet (its first pull would
+ *   read everything).
+ * - `ids`: one `readByIds` per batch of updates, right before the write (the narrowest window, and
+ *   twice the calls of the writes alone).
+ * - `off`: no guard; a rep edit the engine has not seen yet can be overwritten.
+ */
+export type ReadBeforeWrite = 'pull' | 'ids' | 'off';
+
+export const READ_BEFORE_WRITE_KINDS: readonly ReadBeforeWrite[] = ['pull', 'ids', 'off'];
+
+/** Default freshness of the `pull` guard, ms. */
+export const DEFAULT_READ_BEFORE_WRITE_FRESHNESS_MS = 60_000;
+
 /** Pause state of a connection (design.md §7: `auth` → needs_reauth, `config` → paused). */
 export interface ConnectionState {
   status: 'ok' | 'paused' | 'needs_reauth';
@@ -37,8 +60,10 @@ export interface EngineContext {
   retry: RetryPolicy;
   /** Outbox lease length in ms. */
   leaseMs: number;
-  /** Read linked records before writing them (one `readByIds` per batch) to avoid lost updates. */
-  readBeforeWrite: boolean;
+  /** The lost-update guard run before updates are sent (see {@link ReadBeforeWrite}). */
+  readBeforeWrite: ReadBeforeWrite;
+  /** `pull` guard: a pull of the object that completed this recently (ms) is fresh enough. */
+  readBeforeWriteFreshnessMs: number;
   /**
    * Hold creates for an object until one pull of it has completed, so records the CRM already has
    * get linked (by the inbound join keys) before crmhub would create them again. Default false.
@@ -65,8 +90,13 @@ export interface ContextOptions {
   identity: IdentityPort;
   retry?: Partial<RetryPolicy>;
   leaseMs?: number;
-  /** Default true. */
-  readBeforeWrite?: boolean;
+  /**
+   * Default `pull`. `true` means the default guard, `false` means `off` (the boolean form is kept
+   * for callers written before the guard had kinds).
+   */
+  readBeforeWrite?: ReadBeforeWrite | boolean;
+  /** How recent a pull must be for the `pull` guard to skip its own, ms. Default 60 000. */
+  readBeforeWriteFreshnessMs?: number;
   /** Default false; `crmhub serve` turns it on (workers and the first scheduled pull race). */
   holdCreatesUntilPulled?: boolean;
   pauseMs?: number;
@@ -91,7 +121,8 @@ export function createEngineContext(options: ContextOptions): EngineContext & { 
     identity: options.identity,
     retry: { maxAttempts: 6, baseMs: 1_000, maxMs: 300_000, ...options.retry },
     leaseMs: options.leaseMs ?? 60_000,
-    readBeforeWrite: options.readBeforeWrite ?? true,
+    readBeforeWrite: options.readBeforeWrite === true || options.readBeforeWrite === undefined ? 'pull' : options.readBeforeWrite === false ? 'off' : options.readBeforeWrite,
+    readBeforeWriteFreshnessMs: options.readBeforeWriteFreshnessMs ?? DEFAULT_READ_BEFORE_WRITE_FRESHNESS_MS,
     holdCreatesUntilPulled: options.holdCreatesUntilPulled ?? false,
     pauseMs: options.pauseMs ?? 300_000,
     now,

@@ -59,6 +59,7 @@ export function toSyncObjectMapping(
     match: compiled.identity.match.map((m) => ({ remote: resolveKey(m.remote), identifier: m.identifier })),
     onNoMatch: compiled.identity.onNoMatch,
   };
+  if (compiled.identity.join !== undefined) mapping.join = compiled.identity.join.map((m) => ({ remote: resolveKey(m.remote), identifier: m.identifier }));
   sources.set(mapping, { compiled, resolveKey });
   return mapping;
 }

@@ -9,12 +9,12 @@ import { randomUUID } from 'node:crypto';
 import type { ProfileId } from '../core/types.ts';
 import type { RemoteRecord, WebhookRequest } from '../connector-kit/connector.ts';
 import { toCrmhubError } from '../connector-kit/errors.ts';
-import type { Connector } from '../connector-kit/connector.ts';
 import type { StoreTx } from '../store/port.ts';
 import { applyRemoteChanges, emptyApplyCounts, type ApplyCounts, type ApplyOptions } from './apply-remote-changes.ts';
 import { basicIdentity } from './basic-identity.ts';
 import { basicMerge } from './basic-merge.ts';
 import { createEngineContext, isoNow, pulledMarker, type ContextOptions, type EngineContext } from './engine-context.ts';
+import { inboundJoinKeys } from './inbound-join-keys.ts';
 import { enqueueProfileChanges } from './outbox-enqueue.ts';
 import { backoffMs, emptyDrainCounts, OutboxWorker, type DrainCounts, type DrainOptions } from './outbox-worker.ts';
 
@@ -23,11 +23,14 @@ const MAX_READ_WAIT_MS = 60_000;
 /** Rate-limited reads of one page before the run gives up (they are not counted as attempts). */
 const MAX_RATE_LIMITED_READS = 20;
 import type { FieldPlanner, IdentityPort } from './sync-types.ts';
+import { WebhookInbox, type ReceiveOptions, type ReceiveResult } from './webhook-inbox.ts';
 
 /**
  * Engine settings: everything of `ContextOptions` (store, connectors, mappings, retry policy,
- * `leaseMs` default 60 000, `readBeforeWrite` default true — one `readByIds` per batch of updates
- * so undelivered rep edits meet the conflict rules —, `pauseMs` default 300 000, clock, logger,
+ * `leaseMs` default 60 000, `readBeforeWrite` default `pull` — before updates are sent, one
+ * incremental pull of the object per `readBeforeWriteFreshnessMs` (default 60 000) so undelivered
+ * rep edits meet the conflict rules; `ids` reads the linked records per batch instead —,
+ * `pauseMs` default 300 000, clock, logger,
  * `redis` to share each connection's budget across processes) with the planner and identity
  * optional.
  */
@@ -40,6 +43,8 @@ export interface SyncEngineOptions extends Omit<ContextOptions, 'planner' | 'ide
   owner?: string;
   /** Page size for pulls. Default 100. */
   pageSize?: number;
+  /** How long processed webhook receipts are kept for dedupe before pruning, ms. Default 7 days. */
+  webhookRetentionMs?: number;
 }
 
 export type SyncDirection = 'pull' | 'push' | 'both';
@@ -101,7 +106,7 @@ export class SyncEngine {
   private readonly worker: OutboxWorker;
   private readonly closeThrottles: () => Promise<void>;
   private readonly pageSize: number;
-  private readonly webhookWork = new Set<Promise<void>>();
+  private readonly inbox: WebhookInbox;
   private loops: { stop: () => void; done: Promise<void> }[] = [];
 
   constructor(options: SyncEngineOptions) {
@@ -109,8 +114,10 @@ export class SyncEngine {
     this.ctx = ctx;
     this.closeThrottles = () => ctx.closeThrottles();
     this.owner = options.owner ?? `worker-${randomUUID()}`;
-    this.worker = new OutboxWorker(ctx);
+    // The `pull` lost-update guard runs the engine's own incremental pull (cursor, paging, retries).
+    this.worker = new OutboxWorker(ctx, { pull: (connector, object) => this.pull(connector, object, { trigger: `guard:${connector}.${object}` }) });
     this.pageSize = options.pageSize ?? 100;
+    this.inbox = new WebhookInbox(ctx, { owner: this.owner, ...(options.webhookRetentionMs !== undefined ? { retentionMs: options.webhookRetentionMs } : {}) });
   }
 
   /** Whether a connector with this slug is configured. */
@@ -145,7 +152,7 @@ export class SyncEngine {
     const c = ctx.connector(connector);
     const throttle = ctx.throttle(connector);
     const mapping = ctx.mappings.get(connector, object);
-    const fields = mapping ? [...new Set(mapping.fields.map((f) => f.remoteField).concat(mapping.match.map((m) => m.remote)))] : undefined;
+    const fields = mapping ? [...new Set(mapping.fields.map((f) => f.remoteField).concat(inboundJoinKeys(mapping).map((m) => m.remote)))] : undefined;
     const counts = { ...emptyApplyCounts(), apiCalls: 0 };
     const seen = new Set<string>();
     let cursor = options.full ? null : ((await ctx.store.read().getCursor(connector, object))?.value ?? null);
@@ -153,7 +160,7 @@ export class SyncEngine {
     for (let pages = 0; pages < 1_000_000; pages++) {
       const at = cursor;
       const page = await this.readPage(connector, object, counts, () =>
-        throttle.schedule(() => c.readChanges(object, at, { pageSize: this.pageSize, ...(fields ? { fields } : {}), ...(options.full ? { full: true } : {}) })),
+        throttle.schedule(() => c.readChanges(object, at, { pageSize: this.pageSize, ...(fields ? { fields } : {}), ...(options.full ? { full: true } : {}) }), { search: throttle.usesSearch('readChanges') }),
       );
       throttle.observeQuota(c.quota?.());
       const applied = await this.applyRemoteChanges(connector, object, page.records, {
@@ -229,55 +236,42 @@ export class SyncEngine {
   }
 
   /**
-   * Webhook intake. Verifies (the connector rejects with `auth`), dedupes each change by delivery id,
-   * and returns the reply at once; the changes are processed after (`settled()` waits for that).
+   * Webhook intake (the durable inbox, `webhook-inbox.ts`). Verifies (the connector rejects with
+   * `auth`), stores each new change with its delivery receipt in one transaction (duplicates by
+   * delivery id store nothing), and returns the reply at once; the changes are applied after
+   * (`settled()` waits for that) and their receipts marked processed. Receipts left unprocessed by a
+   * crash are applied by `processPendingWebhooks()`.
    */
-  async receiveWebhook(slug: string, request: WebhookRequest): Promise<{ status: number; contentType: string; body: string; accepted: number; duplicates: number }> {
-    const connector = this.ctx.connector(slug);
-    const result = await connector.handleWebhook(request);
-    const fresh = await this.ctx.store.transaction(async (tx) => {
-      const out = [];
-      for (const change of result.changes) {
-        if (await tx.recordWebhookReceipt(slug, change.deliveryId, isoNow(this.ctx))) out.push(change);
-      }
-      return out;
-    });
-    if (fresh.length > 0) {
-      const work = this.processWebhookChanges(slug, fresh).catch((error: unknown) => {
-        this.ctx.logger?.error({ err: toCrmhubError(error, { connector: slug }).toJSON() }, 'webhook processing failed');
-      });
-      this.webhookWork.add(work);
-      void work.finally(() => this.webhookWork.delete(work));
-    }
-    const reply = result.reply ?? { status: 200, contentType: 'application/json', body: '{}' };
-    return { ...reply, accepted: fresh.length, duplicates: result.changes.length - fresh.length };
+  receiveWebhook(slug: string, request: WebhookRequest, options: ReceiveOptions = {}): Promise<ReceiveResult> {
+    return this.inbox.receive(slug, request, options);
   }
 
   /** Waits for webhook processing started so far. */
-  async settled(): Promise<void> {
-    while (this.webhookWork.size > 0) await Promise.all([...this.webhookWork]);
+  settled(): Promise<void> {
+    return this.inbox.settled();
   }
 
-  private async processWebhookChanges(slug: string, changes: Awaited<ReturnType<Connector['handleWebhook']>>['changes']): Promise<void> {
-    const connector = this.ctx.connector(slug);
-    const throttle = this.ctx.throttle(slug);
-    const byObject = new Map<string, typeof changes>();
-    for (const c of changes) byObject.set(c.object, [...(byObject.get(c.object) ?? []), c]);
-    for (const [object, list] of byObject) {
-      if (!this.ctx.mappings.get(slug, object)) continue;
-      const records: RemoteRecord[] = [];
-      const deletes = list.filter((c) => c.kind === 'delete');
-      for (const d of deletes) records.push({ object, id: d.id, fields: {}, modifiedAt: d.changedAt, deleted: true, ...(d.origin ? { origin: d.origin } : {}) });
-      // Thin payloads: read the current state once per id (the newest state wins anyway).
-      const ids = [...new Set(list.filter((c) => c.kind !== 'delete').map((c) => c.id))];
-      const maxBatch = this.ctx.declaration(slug, object).maxBatchSize;
-      for (let i = 0; i < ids.length; i += Math.max(1, maxBatch)) {
-        const chunk = ids.slice(i, i + Math.max(1, maxBatch));
-        const read = await throttle.schedule(() => connector.readByIds(object, chunk));
-        records.push(...read);
-      }
-      await this.applyRemoteChanges(slug, object, records, { trigger: `webhook:${list[0]?.deliveryId ?? ''}` });
-    }
+  /**
+   * Applies webhook receipts left unprocessed (the process died after answering, or applying failed
+   * and its retry time has come), oldest change first; receipts another live engine holds a lease
+   * on are left to it. Call at start-up; `startWebhookInbox()` also runs it periodically.
+   * @returns receipts claimed.
+   */
+  processPendingWebhooks(options: { connectors?: readonly string[] } = {}): Promise<number> {
+    return this.inbox.processPending(options);
+  }
+
+  /** Deletes processed webhook receipts older than the retention (`webhookRetentionMs`). */
+  pruneWebhookReceipts(): Promise<number> {
+    return this.inbox.prune();
+  }
+
+  /**
+   * Starts the inbox sweep: pending receipts are applied now and every `pollMs` (default 30 000),
+   * old processed receipts pruned hourly. Stopped by `close()`.
+   */
+  startWebhookInbox(options: { pollMs?: number } = {}): void {
+    this.inbox.start(options);
   }
 
   // ---- outbound --------------------------------------------------------------------------------
@@ -325,7 +319,8 @@ export class SyncEngine {
         while (!stopped) {
           let claimed = 0;
           try {
-            claimed = (await this.worker.drainOnce({ owner: this.owner, connector: slug })).claimed;
+            // Rounds side by side (drain), so claims and diffs overlap the calls in flight.
+            claimed = (await this.worker.drain({ owner: this.owner, connector: slug, stop: () => stopped })).claimed;
           } catch (error) {
             this.ctx.logger?.error({ err: toCrmhubError(error, { connector: slug }).toJSON() }, 'outbox worker round failed');
           }
@@ -368,6 +363,13 @@ export class SyncEngine {
     const filter = { ...(options.connector ? { connector: options.connector } : {}), ...(options.object ? { object: options.object } : {}) };
     const runs: ObjectRun[] = [];
     for (const target of this.targets(filter)) runs.push(await this.startObjectRun(target.connector, target.object, options));
+    // Webhook changes a crashed process acknowledged but never applied go first: they are older
+    // than anything the pulls below read. A failure here is logged; the pulls cover the changes.
+    if (direction !== 'push' && !options.dryRun && runs.length > 0) {
+      await this.processPendingWebhooks({ connectors: [...new Set(runs.map((r) => r.out.connector))] }).catch((error: unknown) => {
+        this.ctx.logger?.error({ err: toCrmhubError(error).toJSON() }, 'pending webhook receipts not processed');
+      });
+    }
     // Every pull before any push: a pull of one CRM enqueues writes for the others, and pushing an
     // object before the later pulls ran would leave those writes for the next run.
     if (direction !== 'push') for (const run of runs) await this.pullPhase(run, options);
@@ -452,6 +454,7 @@ export class SyncEngine {
 
   /** Stops workers, waits for webhook work and in-flight calls, releases limiters. */
   async close(): Promise<void> {
+    await this.inbox.stop();
     await this.stopWorkers();
     await this.settled();
     await this.closeThrottles();

@@ -53,6 +53,14 @@ export interface SyncObjectMapping {
    * as the native upsert key when the profile has no linked record yet.
    */
   match: { remote: string; identifier: string }[];
+  /**
+   * Inbound-only join keys: a CRM record coming in joins the profile that holds the identifier its
+   * `remote` field names, after the `match` keys. Unlike match keys they need not be unique in the
+   * CRM and never serve as upsert keys (Salesforce `Email`, Pipedrive `email`). Absent: the engine's
+   * default, `inboundJoinKeys()` — on person mappings, each `to_profile` field feeding the `email`
+   * trait. `[]` joins on the match keys only.
+   */
+  join?: { remote: string; identifier: string }[];
   /** When the profile has no linked record: create one (native upsert) or skip. Default create. */
   onNoMatch: 'create' | 'skip';
 }

@@ -24,7 +24,7 @@ describe('crmhub sandbox', () => {
     });
     const out = JSON.parse(firstLine) as Record<string, Record<string, unknown>>;
     expect(Object.keys(out).sort()).toEqual(['hubspot', 'pipedrive', 'salesforce']);
-    for (const key of ['instanceUrl', 'loginUrl', 'accessToken', 'clientId', 'clientSecret', 'orgId']) {
+    for (const key of ['instanceUrl', 'loginUrl', 'accessToken', 'clientId', 'clientSecret', 'orgId', 'webhookToken']) {
       expect(typeof out.salesforce![key]).toBe('string');
     }
     for (const key of ['baseUrl', 'accessToken', 'clientSecret']) expect(typeof out.hubspot![key]).toBe('string');

@@ -16,9 +16,8 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import { startSandboxes } from '../../src/cli/commands/sandbox.ts';
 import { serveHooks, startServer, type RunningServer } from '../../src/cli/commands/serve.ts';
 import { ReadRetryConnector } from '../../src/cli/read-retry.ts';
-import { openMappingsRuntime, openRuntime, withInboundJoinKeys } from '../../src/cli/runtime.ts';
+import { openMappingsRuntime, openRuntime } from '../../src/cli/runtime.ts';
 import { createSyncServeHook, syncServeHook } from '../../src/cli/serve-wiring.ts';
-import type { SyncObjectMapping } from '../../src/sync/sync-types.ts';
 import { waitFor } from './e2e-harness.ts';
 
 describe('composition root', () => {
@@ -121,33 +120,6 @@ describe('composition root', () => {
       await writeFile(file, good);
       await waitFor(async () => (await ready()).status === 200, 10_000, 50);
     });
-  });
-});
-
-describe('withInboundJoinKeys', () => {
-  it('appends the email field as an inbound join key after the upsert keys, in place', () => {
-    const mapping: SyncObjectMapping = {
-      connector: 'salesforce',
-      object: 'Contact',
-      profileKind: 'person',
-      version: 'v1',
-      tieBreaker: 'profile',
-      fields: [
-        { profileKey: 'email', remoteField: 'Email', toProfile: true, toRemote: true, rule: 'latest_wins', onEmpty: 'ignore' },
-        { profileKey: 'phone', remoteField: 'Phone', toProfile: true, toRemote: true, rule: 'latest_wins', onEmpty: 'ignore' },
-      ],
-      match: [{ remote: 'Crmhub_Id__c', identifier: 'profile_id' }],
-      onNoMatch: 'create',
-    };
-    const mappings = withInboundJoinKeys({ list: () => [mapping], get: () => mapping });
-    const seen = mappings.get('salesforce', 'Contact');
-    expect(seen).toBe(mapping);
-    expect(seen?.match).toEqual([
-      { remote: 'Crmhub_Id__c', identifier: 'profile_id' },
-      { remote: 'Email', identifier: 'email' },
-    ]);
-    mappings.list();
-    expect(mapping.match).toHaveLength(2);
   });
 });
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SCHEMA_BY_TYPE, type EventType } from '../../src/ingest/event-schemas.ts';
-import { fastParseEvent } from '../../src/ingest/fast-validate.ts';
+import { batchEnvelopeSchema, SCHEMA_BY_TYPE, type EventType } from '../../src/ingest/event-schemas.ts';
+import { fastParseBatchEnvelope, fastParseEvent } from '../../src/ingest/fast-validate.ts';
 
 /** The fields of a parsed event the pipeline reads (normalise in validate-events.ts), by type. */
 const COMMON = ['type', 'userId', 'anonymousId', 'messageId', 'timestamp', 'originalTimestamp', 'sentAt', 'context'];
@@ -83,5 +83,61 @@ describe('fastParseEvent', () => {
     expect(fastParseEvent({ type: 'group', userId: 'u', groupId: 'g' }, 'group')).toBeNull();
     expect(fastParseEvent({ type: 'track', userId: 'u', event: 'e', context: { externalIds: [] } }, 'track')).toBeNull();
     expect(fastParseEvent({ type: 'identify', anonymousId: 'a', context: { traits: null } }, 'identify')).toBeNull();
+  });
+});
+
+describe('fastParseEvent with batch defaults', () => {
+  it('reads sentAt and integrations defaults as if they were copied into the item', () => {
+    const defaults = fc.record({ sentAt: timeValue, integrations: obj }, { requiredKeys: [] });
+    fc.assert(
+      fc.property(event, defaults, (item, d) => {
+        const input = item as Record<string, unknown>;
+        const copied = { ...input };
+        if (copied.sentAt == null && d.sentAt != null) copied.sentAt = d.sentAt;
+        if (copied.integrations == null && d.integrations != null) copied.integrations = d.integrations;
+        const inPlace = fastParseEvent(input, item.type, d as { sentAt?: string | null; integrations?: Record<string, unknown> | null });
+        const viaCopy = fastParseEvent(copied, item.type);
+        expect(inPlace === null).toBe(viaCopy === null);
+        if (inPlace !== null && viaCopy !== null) expect(pick(inPlace, item.type)).toEqual(pick(viaCopy, item.type));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('fastParseBatchEnvelope', () => {
+  const envelope = fc.record(
+    {
+      batch: fc.oneof(fc.constant([]), fc.constant([{ type: 'track' }]), fc.constant('x'), fc.array(fc.jsonValue(), { maxLength: 3 })),
+      sentAt: timeValue,
+      context: fc.oneof(fc.constant(undefined), fc.constant(null), fc.constant({ library: { name: 'x' } }), fc.constant(5)),
+      integrations: obj,
+      writeKey: fc.oneof(fc.constant(undefined), fc.constant('wk'), fc.constant(7)),
+    },
+    { requiredKeys: [] },
+  );
+
+  it('accepts only what the envelope schema accepts, with the same batch, sentAt and integrations', () => {
+    fc.assert(
+      fc.property(fc.oneof(envelope, fc.constant(null), fc.constant([1]), fc.constant('s')), (body) => {
+        const fast = fastParseBatchEnvelope(body);
+        if (fast === null) return;
+        const slow = batchEnvelopeSchema.safeParse(body);
+        expect(slow.success).toBe(true);
+        if (slow.success) {
+          expect(fast.batch).toEqual(slow.data.batch);
+          expect(fast.sentAt ?? null).toEqual(slow.data.sentAt ?? null);
+          expect(fast.integrations ?? null).toEqual(slow.data.integrations ?? null);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('takes the plain envelope Segment libraries send, and leaves an envelope context to zod', () => {
+    const t = '2024-01-01T00:00:00.000Z';
+    expect(fastParseBatchEnvelope({ batch: [{ type: 'track' }], sentAt: t, writeKey: 'wk' })).not.toBeNull();
+    expect(fastParseBatchEnvelope({ batch: [{ type: 'track' }], context: { library: { name: 'x' } } })).toBeNull();
+    expect(fastParseBatchEnvelope({ batch: [] })).toBeNull();
   });
 });

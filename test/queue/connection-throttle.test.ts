@@ -107,3 +107,108 @@ describe('ConnectionThrottle clustered on Redis', () => {
     await two.close();
   });
 });
+
+describe('ConnectionThrottle search budget', () => {
+  it('keeps a burst of searches within the declared search rate; other calls do not wait for it', async () => {
+    // General: 50 per 500 ms (one start per 10 ms). Search: 3 per 500 ms, on top of the general budget.
+    const t = new ConnectionThrottle({ id: 'search', limits: { requestsPerWindow: 50, windowMs: 500, maxConcurrent: 5, search: { requestsPerWindow: 3, windowMs: 500, usedBy: ['readChanges'] } } });
+    expect(t.usesSearch('readChanges')).toBe(true);
+    expect(t.usesSearch('write')).toBe(false);
+    const searchStarts: number[] = [];
+    const otherDone: number[] = [];
+    const allStarts: number[] = [];
+    const searches = Array.from({ length: 9 }, () =>
+      t.schedule(
+        () => {
+          const now = Date.now();
+          searchStarts.push(now);
+          allStarts.push(now);
+          return Promise.resolve();
+        },
+        { search: true },
+      ),
+    );
+    const others = Array.from({ length: 15 }, () =>
+      t.schedule(() => {
+        allStarts.push(Date.now());
+        otherDone.push(searchStarts.length);
+        return Promise.resolve();
+      }),
+    );
+    await Promise.all([...searches, ...others]);
+    expect(searchStarts).toHaveLength(9);
+    // Never more searches in a rolling window than declared.
+    expect(maxInWindow(searchStarts, 495)).toBeLessThanOrEqual(3);
+    // Searches spend the general budget too.
+    expect(maxInWindow(allStarts, 495)).toBeLessThanOrEqual(50);
+    expect(t.searchScheduled).toBe(9);
+    expect(t.scheduled).toBe(24);
+    // The 15 other calls all went out while the first window's 3 searches were still the only ones:
+    // they never queued behind the 6 searches waiting for the search budget.
+    expect(Math.max(...otherDone)).toBeLessThanOrEqual(3);
+    await t.close();
+  });
+
+  it('a 429 on a search pauses searches only; without a declared budget `search` changes nothing', async () => {
+    const t = new ConnectionThrottle({ id: 'search-429', limits: { requestsPerWindow: 1000, windowMs: 1000, maxConcurrent: 1, search: { requestsPerWindow: 100, windowMs: 1000 } } });
+    expect(t.usesSearch('readChanges')).toBe(false); // a declared budget, but no call named as a search
+    const over = t.schedule(() => Promise.reject(new CrmhubError('rate_limited', 'secondly', { code: 'SEARCH', retryAfterMs: 300 })), { search: true });
+    await expect(over).rejects.toMatchObject({ kind: 'rate_limited' });
+    expect(t.searchPausedUntil).not.toBeNull();
+    expect(t.pausedUntil).toBeNull();
+    let searched = false;
+    const waiting = t.schedule(
+      () => {
+        searched = true;
+        return Promise.resolve();
+      },
+      { search: true },
+    );
+    // With one general slot (maxConcurrent 1), the paused search must not hold it: the other call
+    // goes out while searches are still paused.
+    await expect(t.schedule(() => Promise.resolve('other call'))).resolves.toBe('other call');
+    expect(searched).toBe(false);
+    expect(t.searchPausedUntil).not.toBeNull();
+    await waiting;
+    expect(searched).toBe(true);
+    await t.close();
+
+    const plain = new ConnectionThrottle({ id: 'no-search', limits: { requestsPerWindow: 1000, windowMs: 1000, maxConcurrent: 5 } });
+    await expect(plain.schedule(() => Promise.resolve(1), { search: true })).resolves.toBe(1);
+    expect(plain.searchScheduled).toBe(0);
+    await plain.close();
+  });
+});
+
+describe('ConnectionThrottle search budget clustered on Redis', () => {
+  const clients: Redis[] = [];
+  afterAll(() => {
+    for (const c of clients) c.disconnect();
+  });
+
+  it('two processes share one search budget', async () => {
+    const namespace = `crmhub-test-${randomUUID()}`;
+    const limits = { requestsPerWindow: 100, windowMs: 1000, maxConcurrent: 5, search: { requestsPerWindow: 3, windowMs: 300, usedBy: ['readChanges' as const] } };
+    const a = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 });
+    const b = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 });
+    clients.push(a, b);
+    const one = new ConnectionThrottle({ id: 'shared-search', limits, redis: a, namespace });
+    const two = new ConnectionThrottle({ id: 'shared-search', limits, redis: b, namespace });
+    const stamps: number[] = [];
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        (i % 2 === 0 ? one : two).schedule(
+          () => {
+            stamps.push(Date.now());
+            return Promise.resolve();
+          },
+          { search: true },
+        ),
+      ),
+    );
+    expect(stamps).toHaveLength(12);
+    expect(maxInWindow(stamps, 290)).toBeLessThanOrEqual(3);
+    await one.close();
+    await two.close();
+  });
+});

@@ -99,6 +99,16 @@ describe('loadConfig', () => {
     expect(message).toMatch(/unknown setting `hubspot.acessToken`/);
   });
 
+  it('CRMHUB_OUTBOX_LEASE_MS: default 60 000, from the environment or the file, validated', () => {
+    expect(loadConfig({}, null).outbox).toEqual({ leaseMs: 60_000 });
+    expect(loadConfig({ CRMHUB_OUTBOX_LEASE_MS: '300000' }, null).outbox.leaseMs).toBe(300_000);
+    const file = yamlFile('outbox:\n  leaseMs: 120000\n');
+    expect(loadConfig({}, file).outbox.leaseMs).toBe(120_000);
+    expect(loadConfig({ CRMHUB_OUTBOX_LEASE_MS: '90000' }, file).outbox.leaseMs).toBe(90_000);
+    expect(configError(() => loadConfig({ CRMHUB_OUTBOX_LEASE_MS: 'a minute' }, null))).toMatch(/CRMHUB_OUTBOX_LEASE_MS: must be a whole number 1000\.\.3600000 \(got "a minute"\)/);
+    expect(configError(() => loadConfig({ CRMHUB_OUTBOX_LEASE_MS: '500' }, null))).toMatch(/CRMHUB_OUTBOX_LEASE_MS: must be a whole number 1000\.\.3600000/);
+  });
+
   it('reports a missing explicit file', () => {
     expect(configError(() => loadConfig({}, '/nonexistent/crmhub.config.yaml'))).toMatch(/does not exist/);
   });

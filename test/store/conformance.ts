@@ -491,6 +491,58 @@ export function storeConformance(name: string, factory: StoreFactory): void {
         expect(await store.transaction((tx) => tx.recordWebhookReceipt('pipedrive', 'evt-1', t(1)))).toBe(true);
       });
 
+      it('webhook inbox: stores changes with receipts, claims oldest change first under a lease, retries, finishes, prunes', async () => {
+        const receipt = (deliveryId: string, changedSeconds: number, source = 'hubspot') => ({
+          source,
+          deliveryId,
+          receivedAt: t(0),
+          changedAt: t(changedSeconds),
+          payload: { object: 'contacts', id: `c-${deliveryId}`, kind: 'upsert', nested: { n: changedSeconds } },
+          leaseOwner: 'receiver',
+          leaseUntil: t(60),
+        });
+        expect(await store.transaction((tx) => tx.insertWebhookReceipts([receipt('a', 5), receipt('b', 2), receipt('a', 9)]))).toEqual([true, true, false]);
+        expect(await store.transaction((tx) => tx.insertWebhookReceipts([receipt('a', 7), receipt('c', 1, 'pipedrive')]))).toEqual([false, true]);
+        // A bare receipt dedupes against stored changes and has nothing to process.
+        expect(await store.transaction((tx) => tx.recordWebhookReceipt('hubspot', 'b', t(1)))).toBe(false);
+        expect(await store.transaction((tx) => tx.recordWebhookReceipt('hubspot', 'bare', t(1)))).toBe(true);
+        expect(await store.pendingWebhookCount('hubspot')).toBe(2);
+        expect(await store.pendingWebhookCount()).toBe(3);
+
+        // The receiver's lease holds until t(60): nobody else takes its receipts before.
+        expect(await store.claimWebhookReceipts({ owner: 'sweeper', limit: 10, leaseMs: 30_000, now: t(59), sources: ['hubspot'] })).toEqual([]);
+        const claimed = await store.claimWebhookReceipts({ owner: 'sweeper', limit: 10, leaseMs: 30_000, now: t(61), sources: ['hubspot'] });
+        expect(claimed.map((r) => r.deliveryId)).toEqual(['b', 'a']);
+        expect(claimed[1]).toMatchObject({ source: 'hubspot', changedAt: t(5), processedAt: null, leaseOwner: 'sweeper', leaseUntil: t(91), attempts: 0, payload: receipt('a', 5).payload });
+        expect(await store.claimWebhookReceipts({ owner: 'other', limit: 10, leaseMs: 30_000, now: t(62) })).toEqual([expect.objectContaining({ deliveryId: 'c', source: 'pipedrive' })]);
+
+        await store.retryWebhookReceipts('hubspot', ['a'], t(100), 'transient:X boom', true);
+        await store.retryWebhookReceipts('hubspot', ['a'], t(100), 'rate_limited:Y wait', false);
+        await store.finishWebhookReceipts('hubspot', ['b'], t(63));
+        expect(await store.pendingWebhookCount('hubspot')).toBe(1);
+        // Released for a retry at t(100), by any owner; finished receipts are never claimed again.
+        expect(await store.claimWebhookReceipts({ owner: 'other', limit: 10, leaseMs: 30_000, now: t(99), sources: ['hubspot'] })).toEqual([]);
+        const retried = await store.claimWebhookReceipts({ owner: 'other', limit: 10, leaseMs: 30_000, now: t(100), sources: ['hubspot'] });
+        expect(retried).toEqual([expect.objectContaining({ deliveryId: 'a', attempts: 1, lastError: 'rate_limited:Y wait', leaseOwner: 'other' })]);
+        await store.finishWebhookReceipts('hubspot', ['a'], t(200), 'transient:X given up');
+        await store.finishWebhookReceipts('hubspot', ['a'], t(300)); // already processed: unchanged
+        await store.finishWebhookReceipts('pipedrive', ['c'], t(400));
+        expect(await store.pendingWebhookCount()).toBe(0);
+
+        // Pruning drops receipts processed before the cut-off; their delivery ids are accepted again.
+        expect(await store.pruneWebhookReceipts(t(250))).toBe(3); // b (t63), a (t200), bare (t1)
+        expect(await store.transaction((tx) => tx.insertWebhookReceipts([receipt('a', 1), receipt('c', 1, 'pipedrive')]))).toEqual([true, false]);
+      });
+
+      it('webhook inbox: two concurrent claimers never get the same receipt', async () => {
+        const rows = Array.from({ length: 20 }, (_, i) => ({ source: 'hubspot', deliveryId: `d${String(i).padStart(2, '0')}`, receivedAt: T0, changedAt: t(i), payload: { i }, leaseOwner: 'r', leaseUntil: T0 }));
+        await store.transaction((tx) => tx.insertWebhookReceipts(rows));
+        const [a, b] = await Promise.all(['a', 'b'].map((owner) => store.claimWebhookReceipts({ owner, limit: 12, leaseMs: 60_000, now: t(1) })));
+        const ids = [...a!, ...b!].map((r) => r.deliveryId);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids.length).toBe(20);
+      });
+
       it('leases: one holder at a time, renewable, released, taken over after expiry', async () => {
         expect(await store.acquireLease('scheduler', 'a', t(30), T0)).toBe(true);
         expect(await store.acquireLease('scheduler', 'b', t(30), t(10))).toBe(false);

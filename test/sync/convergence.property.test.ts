@@ -105,6 +105,9 @@ async function scenario(kind: Wiring, actions: Action[], seed: number): Promise<
     ...wiring(kind),
     retry: { baseMs: 5, maxMs: 50, maxAttempts: 1_000 },
     leaseMs: LEASE_MS,
+    // Edits here interleave in no time at all, so any freshness window would cover every push and
+    // the `pull` guard would never re-read; the property checks the guard itself: pull every time.
+    readBeforeWriteFreshnessMs: 0,
     now: clock,
     random,
   });
@@ -243,7 +246,21 @@ describe.each(['fallback', 'real'] as const)('sync convergence (property, %s pla
   it('converges to the conflict rules after random interleavings, faults and crashes', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(actionArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 1, max: 1_000_000 }), (actions, seed) => scenario(kind, actions, seed)),
-      { numRuns: 30, endOnFailure: true },
+      // FC_SEED / FC_PATH replay a failure fast-check printed.
+      { numRuns: 30, endOnFailure: true, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), ...(process.env.FC_PATH ? { path: process.env.FC_PATH } : {}) } : {}) },
     );
   }, 120_000);
+
+  // Counterexamples found before the outbox recorded its sent values (migration 0003): a push
+  // crashed after the CRM took the write, and its echo beat a later rep edit under latest_wins.
+  it.each([
+    [-1039442863, '16'],
+    [1512285464, '17'],
+    [970382843, '23'],
+  ])('replays the crash-after-write counterexample seed %i path %s', async (seed, path) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(actionArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 1, max: 1_000_000 }), (actions, s) => scenario(kind, actions, s)),
+      { seed, path, endOnFailure: true },
+    );
+  }, 60_000);
 });

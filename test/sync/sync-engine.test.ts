@@ -91,7 +91,8 @@ describe.each(['sqlite', 'postgres'] as const)('SyncEngine on %s', (dialect) => 
       const counts = await fx.engine.push('alpha');
       // Two rows for one record: coalesced (by the store on enqueue, or by the worker) into one write.
       expect(counts.claimed).toBeGreaterThanOrEqual(1);
-      // One read of the linked record (lost-update guard) and one write.
+      // One read of the linked record (the lost-update guard: this object was never pulled, so the
+      // default `pull` guard falls back to `ids`) and one write.
       expect(counts.apiCalls).toBe(2);
       expect(alpha.calls.readByIds).toBe(2); // the webhook read above, and the guard read
       expect(alpha.writeBatchSizes).toEqual([1]);

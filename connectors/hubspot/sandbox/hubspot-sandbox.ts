@@ -212,13 +212,13 @@ export async function startHubSpotSandbox(options: HubSpotSandboxOptions): Promi
       const object = objectOrThrow(objectName);
       if (!store.archive(object, id, uiSource)) throw new CrmhubError('payload', `${object}/${id} not found`, { code: 'SANDBOX_NOT_FOUND' });
     },
-    seed(objectName, count) {
+    seed(objectName, count, seed) {
       const object = objectOrThrow(objectName);
       // Seeding stands for data already in the portal: it fires no webhooks.
       const url = webhook.url;
       webhook.url = null;
       try {
-        const offset = store.records[object].size;
+        const offset = seed ?? store.records[object].size;
         const companies = [...store.records.companies.values()].filter((r) => !r.archived).map((r) => r.id);
         const contacts = [...store.records.contacts.values()].filter((r) => !r.archived).map((r) => r.id);
         const ids: string[] = [];

@@ -14,6 +14,9 @@ import { registerV1Routes, sendV1Error } from './routes-v1.ts';
 import { registerV2Routes, sendV2Error } from './routes-v2.ts';
 import { PipedriveSandboxState, SandboxInputError } from './sandbox-state.ts';
 
+/** `GET /_sandbox/pipedrive?since=MS`: count the burst window's acceptances from then (default: all kept). */
+const sinceQuery = z.coerce.number().int().min(0).default(0);
+
 export interface PipedriveSandboxStartOptions extends SandboxStartOptions {
   /** Fixed API token (default: 40 random hex characters, like a real token). */
   apiToken?: string;
@@ -115,7 +118,11 @@ export async function startPipedriveSandbox(options: PipedriveSandboxStartOption
     const b = addFieldBody.parse(body);
     return { field: state.addField(b.object, b.name, b.field_type, b.options) };
   }));
-  app.get('/_sandbox/pipedrive', () => state.details(Date.now()));
+  app.get('/_sandbox/pipedrive', (request, reply) => {
+    const since = sinceQuery.safeParse(new URL(request.url, 'http://sandbox').searchParams.get('since') ?? undefined);
+    if (!since.success) return reply.code(400).send({ error: 'since: a time in ms since the epoch' });
+    return state.details(Date.now(), since.data);
+  });
 
   server.use(state);
   const baseUrl = await server.listen(options.port, options.host ?? '127.0.0.1');

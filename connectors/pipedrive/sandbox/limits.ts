@@ -60,11 +60,27 @@ export interface LimitDecision {
   headers: Record<string, string>;
 }
 
+/** What the burst window let through over a span (`GET /_sandbox/pipedrive?since=`): benchmarks' window accounting. */
+export interface AcceptedCalls {
+  /** Requests the burst window accepted since the given time. */
+  calls: number;
+  /** When the first and the last of them were accepted, ms since the epoch; null when none. */
+  firstAt: number | null;
+  lastAt: number | null;
+  /** The most of them inside any one rolling window (≤ `burst` while the window is enforced). */
+  peakInWindow: number;
+}
+
+/** Accepted-request times kept for {@link PipedriveLimits.acceptedSince} (the newest this many). */
+const ACCEPTED_LOG = 100_000;
+
 export class PipedriveLimits {
   settings: PipedriveLimitSettings;
   private burst: RollingWindowLimiter;
   private search: RollingWindowLimiter;
   private daily: DailyBudget;
+  /** When each request the burst window accepted was taken, ms, oldest first (the last ACCEPTED_LOG). */
+  private readonly accepted: number[] = [];
 
   constructor(settings: Partial<PipedriveLimitSettings> = {}, now = Date.now()) {
     this.settings = { ...DEFAULT_LIMITS, ...settings };
@@ -83,6 +99,7 @@ export class PipedriveLimits {
   }
 
   reset(): void {
+    this.accepted.length = 0;
     this.burst.reset();
     this.search.reset();
     this.daily.reset();
@@ -117,7 +134,11 @@ export class PipedriveLimits {
       windowRemaining = b.remaining;
       resetMs = b.ok ? this.burst.resetIn(now) : b.resetMs;
     }
-    if (ok) this.daily.take(now, Math.min(cost, dailyLeft));
+    if (ok) {
+      this.daily.take(now, Math.min(cost, dailyLeft));
+      this.accepted.push(now);
+      if (this.accepted.length > 2 * ACCEPTED_LOG) this.accepted.splice(0, this.accepted.length - ACCEPTED_LOG);
+    }
     const headers: Record<string, string> = {
       'x-ratelimit-limit': String(limit),
       'x-ratelimit-remaining': String(Math.max(0, windowRemaining)),
@@ -127,6 +148,23 @@ export class PipedriveLimits {
       'x-daily-ratelimit-token-remaining': String(this.daily.remaining(now)),
     };
     return { ok, headers };
+  }
+
+  /**
+   * The requests accepted at or after `since` (ms since the epoch): how many, the first and last
+   * acceptance time, and the most inside one rolling window — counted as the limiter counts (a
+   * request leaves the window `windowMs` after it was taken).
+   */
+  acceptedSince(since: number): AcceptedCalls {
+    let from = this.accepted.length;
+    while (from > 0 && (this.accepted[from - 1] ?? 0) >= since) from--;
+    const stamps = this.accepted.slice(from);
+    let peak = 0;
+    for (let i = 0, j = 0; i < stamps.length; i++) {
+      while ((stamps[j] ?? 0) <= (stamps[i] ?? 0) - this.settings.windowMs) j++;
+      peak = Math.max(peak, i - j + 1);
+    }
+    return { calls: stamps.length, firstAt: stamps[0] ?? null, lastAt: stamps.at(-1) ?? null, peakInWindow: peak };
   }
 
   dailyRemaining(now: number): number {

@@ -135,14 +135,14 @@ export class PipedriveSandboxState implements SandboxBehaviour {
     return { id: Number(id) };
   }
 
-  seed(object: string, count: number): string[] {
+  seed(object: string, count: number, seed?: number): string[] {
     const entity = this.entity(object);
     const ids: string[] = [];
     this.muted = true;
     try {
       const orgs = [...this.store.records.organization.values()].filter((r) => !r.deleted).map((r) => r.id);
       const persons = [...this.store.records.person.values()].filter((r) => !r.deleted);
-      const base = this.store.records[entity].size;
+      const base = seed ?? this.store.records[entity].size;
       for (let i = 0; i < count; i++) {
         const n = base + i;
         let body: Record<string, unknown>;
@@ -226,9 +226,14 @@ export class PipedriveSandboxState implements SandboxBehaviour {
     this.hub.close();
   }
 
-  /** Extra figures for `GET /_sandbox/pipedrive`: writes per entity, webhook deliveries, budget. */
-  details(now: number): Record<string, Json> {
+  /**
+   * Extra figures for `GET /_sandbox/pipedrive`: writes per entity, webhook deliveries, budget, and
+   * the burst window's accounting of the requests accepted since `since` (ms since the epoch; all kept when absent).
+   */
+  details(now: number, since = 0): Record<string, Json> {
+    const accepted = this.limits.acceptedSince(since);
     return {
+      burstWindow: { ...accepted },
       written: { ...this.store.written },
       webhooks: this.hub.stats(),
       deliveries: this.hub.deliveries.slice(-100),

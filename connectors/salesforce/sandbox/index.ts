@@ -95,6 +95,8 @@ export async function startSalesforceSandbox(options: SandboxStartOptions, extra
       clientSecret: d.clientSecret,
       orgId: d.orgId,
       refreshToken: d.refreshToken,
+      // Not in design.md's shape, but the hub needs it to accept the sandbox's Outbound Messages.
+      webhookToken: d.webhookToken,
     },
     env: {
       SALESFORCE_INSTANCE_URL: baseUrl,

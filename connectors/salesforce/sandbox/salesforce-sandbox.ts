@@ -220,12 +220,12 @@ export class SalesforceSandbox implements SandboxBehaviour {
     return { id: result.id };
   }
 
-  seed(object: string, count: number): string[] {
+  seed(object: string, count: number, seed?: number): string[] {
     const def = findObject(object);
     if (!def) throw new SfRequestError(400, 'NOT_FOUND', `unknown sObject ${object}; one of ${[...SOBJECTS.values()].map((o) => o.name).join(', ')}`);
     const accounts = def.name === 'Opportunity' || def.name === 'Contact' ? [...this.org.table(this.org.object('Account')).values()].filter((r) => r.IsDeleted !== true) : [];
     const ids: string[] = [];
-    const start = this.org.table(def).size;
+    const start = seed ?? this.org.table(def).size;
     this.muted = true;
     try {
       this.org.transact((tx) => {

@@ -1,6 +1,7 @@
 /**
  * The frame every CRM sandbox is built on: a Fastify server on loopback with the control API of
- * design.md §6 (`/_sandbox/stats|edit|delete|seed|config|reset`), per-route call counting, fault
+ * design.md §6 (`/_sandbox/stats|edit|delete|seed|config|reset`; `seed` also takes a `seed` number
+ * for records that do not depend on the sandbox's contents), per-route call counting, fault
  * injection (5xx share, dropped connections, added latency) and optional persistence of state to
  * a file. Each CRM's sandbox registers its vendor routes on `app` and supplies a `SandboxBehaviour`.
  */
@@ -15,8 +16,15 @@ export interface SandboxBehaviour {
   edit(object: string, id: string, fields: Record<string, unknown>): unknown;
   /** Deletes/archives as a rep would; webhooks fire. */
   remove(object: string, id: string): unknown;
-  /** Adds `count` realistic records; returns their ids. */
-  seed(object: string, count: number): string[];
+  /**
+   * Adds `count` realistic records; returns their ids. Records are numbered: without `seed` the
+   * numbers continue from the object's current record count (so what a call adds depends on what the
+   * sandbox holds, including records an integration wrote); with `seed` (an integer ≥ 0) they are
+   * `seed` … `seed + count − 1`, so the same call adds the same names, emails, phones and field
+   * values in any sandbox of that CRM. Links to other records (a contact's company) still go to
+   * whatever records of that kind exist.
+   */
+  seed(object: string, count: number, seed?: number): string[];
   /** Empties records and the sandbox's own counters. */
   reset(): void;
   /** Record counts per object for `/_sandbox/stats`. */
@@ -106,7 +114,12 @@ export interface SandboxServer {
 
 const editBody = z.object({ object: z.string(), id: z.string(), fields: z.record(z.string(), z.unknown()) });
 const deleteBody = z.object({ object: z.string(), id: z.string() });
-const seedBody = z.object({ object: z.string(), count: z.number().int().min(1).max(1_000_000) });
+const seedBody = z.object({
+  object: z.string(),
+  count: z.number().int().min(1).max(1_000_000),
+  /** Number of the first record; makes the records independent of the sandbox's contents. */
+  seed: z.number().int().min(0).max(1_000_000_000).optional(),
+});
 
 function isControlRoute(url: string): boolean {
   return url.startsWith('/_sandbox/');
@@ -200,7 +213,7 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     const parsed = seedBody.safeParse(request.body);
     if (!parsed.success) return badRequest(reply, parsed.error);
     try {
-      const ids = behaviour().seed(parsed.data.object, parsed.data.count);
+      const ids = behaviour().seed(parsed.data.object, parsed.data.count, parsed.data.seed);
       return { ok: true, count: ids.length, ids };
     } catch (error) {
       return reply.code(400).send({ error: (error as Error).message });

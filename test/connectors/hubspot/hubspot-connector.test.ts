@@ -81,7 +81,7 @@ describe('HubSpot connector: module', () => {
   it('is built from HUBSPOT_* settings and is off without a token', () => {
     expect(hubspot.fromEnv({})).toBeNull();
     expect(connector.declaration.limits.requestsPerWindow).toBe(190);
-    expect(connector.declaration.limits.search).toEqual({ requestsPerWindow: 5, windowMs: 1000 });
+    expect(connector.declaration.limits.search).toEqual({ requestsPerWindow: 5, windowMs: 1000, usedBy: ['readChanges'] });
     expect(connector.declaration.objects.map((o) => [o.name, o.profileKind, o.identifierType])).toEqual([
       ['contacts', 'person', 'hubspot.contact'],
       ['companies', 'account', 'hubspot.company'],

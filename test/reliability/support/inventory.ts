@@ -3,7 +3,7 @@
  * read in full through the connector (with faults off), grouped by email; and per email, the
  * store's profile and how many remote records of each connector object it is linked to.
  */
-import type { ChangePage, Connector } from '../../../src/connector-kit/connector.ts';
+import type { ChangePage, Connector, RemoteRecord } from '../../../src/connector-kit/connector.ts';
 import type { FieldValues } from '../../../src/core/types.ts';
 import type { ProfileStore } from '../../../src/store/port.ts';
 
@@ -22,7 +22,7 @@ export function projection(inv: Inventory, fields: string[]): string[] {
 }
 
 /** First string that looks like an email in a field value (Pipedrive keeps `[{value, primary}]`). */
-function emailIn(value: unknown): string | null {
+export function emailIn(value: unknown): string | null {
   if (typeof value === 'string') return value.includes('@') ? value.trim().toLowerCase() : null;
   if (Array.isArray(value)) {
     for (const v of value) {
@@ -43,6 +43,10 @@ export interface Inventory {
   /** Records with no email at all. */
   withoutEmail: string[];
   total: number;
+  /** Every live record, in read order. */
+  records: RemoteRecord[];
+  /** remote id → the email it holds (records with one). */
+  emailById: Map<string, string>;
 }
 
 /** Retries rate-limited and transient reads (the inventory runs beside the engine's throttle). */
@@ -63,6 +67,8 @@ export async function inventory(connector: Connector, object: string, emailField
   const byEmail = new Map<string, string[]>();
   const fieldsByEmail = new Map<string, FieldValues>();
   const withoutEmail: string[] = [];
+  const records: RemoteRecord[] = [];
+  const emailById = new Map<string, string>();
   const seen = new Set<string>();
   let cursor: string | null = null;
   for (let pages = 0; pages < 100_000; pages++) {
@@ -71,9 +77,11 @@ export async function inventory(connector: Connector, object: string, emailField
     for (const r of page.records) {
       if (r.deleted || seen.has(r.id)) continue;
       seen.add(r.id);
+      records.push(r);
       const email = emailIn(r.fields[emailField]);
       if (email === null) withoutEmail.push(r.id);
       else {
+        emailById.set(r.id, email);
         byEmail.set(email, [...(byEmail.get(email) ?? []), r.id]);
         fieldsByEmail.set(email, r.fields);
       }
@@ -81,7 +89,7 @@ export async function inventory(connector: Connector, object: string, emailField
     if (page.nextCursor !== null) cursor = page.nextCursor;
     if (page.done) break;
   }
-  return { byEmail, fieldsByEmail, withoutEmail, total: seen.size };
+  return { byEmail, fieldsByEmail, withoutEmail, total: seen.size, records, emailById };
 }
 
 /** Emails held by more than one record. */

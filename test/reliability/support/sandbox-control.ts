@@ -29,8 +29,13 @@ export function configure(sandbox: RunningSandbox, config: Record<string, unknow
   return control(sandbox, 'POST', 'config', config);
 }
 
-export function seed(sandbox: RunningSandbox, object: string, count: number): Promise<unknown> {
-  return control(sandbox, 'POST', 'seed', { object, count });
+/**
+ * Adds `count` realistic records. With `from` (the control API's `seed`), the records are numbers
+ * `from` … `from + count − 1` of the CRM's fixed sequence: the same call gives the same people in any
+ * sandbox of that CRM, whatever it already holds.
+ */
+export function seed(sandbox: RunningSandbox, object: string, count: number, from?: number): Promise<unknown> {
+  return control(sandbox, 'POST', 'seed', { object, count, ...(from === undefined ? {} : { seed: from }) });
 }
 
 export function reset(sandbox: RunningSandbox): Promise<unknown> {
