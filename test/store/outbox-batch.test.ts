@@ -202,4 +202,30 @@ describe.each(Object.keys(factories))('bulk outbox and shadow operations on %s',
     expect(await store.retryOutboxMany([], 'w')).toBe(0);
     expect(await store.deadLetterOutboxMany([], 'w', t(4))).toEqual([]);
   });
+
+  it('records what an attempt sends and reads it back until the rows are done (migration 0003)', async () => {
+    store = await factories[name]!();
+    const p = await store.transaction(async (tx) => (await tx.createProfile('person', T0)).id);
+    // Pending rows of one record coalesce, so each row is claimed before the next is enqueued.
+    const claimNext = async (i: number): Promise<string> => {
+      await store.transaction((tx) => tx.enqueueOutbox([{ connector: 'hubspot', object: 'contacts', profileId: p, op: 'upsert', fields: { i }, nextAt: t(i) }]));
+      const claimed = await store.claimOutbox({ owner: 'w', limit: 10, leaseMs: 60_000, now: t(5) });
+      expect(claimed).toHaveLength(1);
+      return claimed[0]!.id;
+    };
+    const r1 = await claimNext(1);
+    const r2 = await claimNext(2);
+    const r3 = await claimNext(3);
+    // Only rows `w` holds are marked; later rows win per field.
+    expect(await store.markOutboxSent([{ id: r1, fields: { plan: 'free', email: 'a@x.io' } }, { id: r2, fields: { plan: 'pro' } }], 'w')).toBe(2);
+    expect(await store.markOutboxSent([{ id: r3, fields: { plan: 'x' } }], 'someone-else')).toBe(0);
+    const sent = (): Promise<unknown> => store.transaction((tx) => tx.findSentOutboxFields('hubspot', 'contacts', p));
+    expect(await sent()).toEqual({ plan: 'pro', email: 'a@x.io' });
+    expect(await store.transaction((tx) => tx.findSentOutboxFields('salesforce', 'contacts', p))).toEqual({});
+    // A retried row keeps its sent values (the call may have landed); a completed one drops out.
+    await store.retryOutboxMany([{ id: r2, nextAt: t(9), error: 'HTTP 503', countAttempt: true }], 'w');
+    expect(await sent()).toEqual({ plan: 'pro', email: 'a@x.io' });
+    await store.completeOutboxMany([r1, r3], 'w');
+    expect(await sent()).toEqual({ plan: 'pro' });
+  });
 });
