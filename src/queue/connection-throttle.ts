@@ -49,6 +49,7 @@ const LOCAL_WINDOW_MARGIN_MS = 2;
 /**
  * Sliding window in a sorted set, on Redis' clock: drop stamps older than the window; below the
  * limit → stamp and go (`{0, stamp}`); else → `{ms until the oldest stamp leaves the window, 0}`.
+ * With an empty member it only looks: `{0, 0}` when a slot is free, nothing stamped.
  */
 const SHARED_WINDOW_SCRIPT = `
 local t = redis.call('TIME')
@@ -57,26 +58,15 @@ local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < limit then
+  if ARGV[3] == '' then
+    return {0, 0}
+  end
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], window * 2)
   return {0, now}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {tonumber(oldest[2]) + window - now + 1, 0}
-`;
-
-/** The same window, read only: ms until a slot is free (0 = free now); stamps nothing. */
-const SHARED_WINDOW_PEEK_SCRIPT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  return 0
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return tonumber(oldest[2]) + window - now + 1
 `;
 
 /** bottleneck reads `heartbeatInterval` but its typings omit it. */
@@ -326,32 +316,30 @@ export class ConnectionThrottle {
   /** ms until the lane's window has a free slot (0 = now), without taking it. */
   private async windowFreeInMs(lane: Lane): Promise<number> {
     if (this.redis) {
-      const wait = Number(
-        await this.redis.eval(
-          SHARED_WINDOW_PEEK_SCRIPT,
-          1,
-          lane.windowKey,
-          lane.requestsPerWindow,
-          lane.windowMs + SHARED_WINDOW_MARGIN_MS,
-        ),
+      const result = await this.redis.eval(
+        SHARED_WINDOW_SCRIPT,
+        1,
+        lane.windowKey,
+        lane.requestsPerWindow,
+        lane.windowMs + SHARED_WINDOW_MARGIN_MS,
+        '',
       );
+      const wait = Number(Array.isArray(result) ? (result as unknown[])[0] : 0);
       return Number.isFinite(wait) ? wait : 0;
     }
-    const now = this.clock();
-    const window = lane.windowMs + LOCAL_WINDOW_MARGIN_MS;
-    const times = lane.callTimes;
-    while (times.length > 0 && (times[0] ?? 0) <= now - window) times.shift();
-    return times.length < lane.requestsPerWindow ? 0 : (times[0] ?? now) + window - now + 1;
+    const wait = this.localWindowSlot(lane, false);
+    return typeof wait === 'number' ? wait : 0;
   }
 
-  /** A slot (stamped now), or the ms to wait for one. */
-  private localWindowSlot(lane: Lane): Slot | number {
+  /** A slot (stamped now; with `take` false only 0 = free), or the ms to wait for one. */
+  private localWindowSlot(lane: Lane, take = true): Slot | number {
     const now = this.clock();
     // The call reaches the CRM a little after its stamp (a clock tick can pass): keep a margin.
     const window = lane.windowMs + LOCAL_WINDOW_MARGIN_MS;
     const times = lane.callTimes;
     while (times.length > 0 && (times[0] ?? 0) <= now - window) times.shift();
     if (times.length < lane.requestsPerWindow) {
+      if (!take) return 0;
       times.push(now);
       return { kind: 'local', at: now };
     }

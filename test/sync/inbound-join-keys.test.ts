@@ -6,8 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Connector } from '../../src/connector-kit/connector.ts';
 import { MemoryConnector } from '../../src/connector-kit/testing/memory-connector.ts';
 import type { ProfileId } from '../../src/core/types.ts';
@@ -21,16 +20,9 @@ import { inboundJoinKeys } from '../../src/sync/inbound-join-keys.ts';
 import { syncMappingsFrom, threeWayPlanner } from '../../src/sync/planner-adapter.ts';
 import { SyncEngine } from '../../src/sync/sync-engine.ts';
 import type { SyncObjectMapping } from '../../src/sync/sync-types.ts';
+import { dropSchemasAfterAll, pgUrl } from './sync-fixtures.ts';
 
-const pgUrl = process.env.CRMHUB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const schemas: string[] = [];
-afterAll(async () => {
-  if (schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: pgUrl });
-  await client.connect();
-  for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  await client.end();
-});
+const schemas = dropSchemasAfterAll();
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -131,9 +123,7 @@ describe.each(['sqlite', 'postgres'] as const)('SyncEngine inbound email join on
     return openStore(pgUrl, { schema });
   };
 
-  async function setup(
-    options: { mapping?: SyncObjectMapping; realResolver?: boolean } = {},
-  ): Promise<{
+  async function setup(options: { mapping?: SyncObjectMapping; realResolver?: boolean } = {}): Promise<{
     store: ProfileStore;
     crm: MemoryConnector;
     engine: SyncEngine;

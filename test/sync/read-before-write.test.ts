@@ -6,23 +6,20 @@
  * `ids` reads the linked records per batch; `off` shows what the guard prevents.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ProfileId } from '../../src/core/types.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { CrmhubError } from '../../src/connector-kit/errors.ts';
 import type { MemoryConnector } from '../../src/connector-kit/testing/memory-connector.ts';
-import { deliverWebhooks, engineFixture as baseFixture, type EngineFixture } from './sync-fixtures.ts';
+import {
+  deliverWebhooks,
+  engineFixture as baseFixture,
+  type EngineFixture,
+  dropSchemasAfterAll,
+  pgUrl,
+} from './sync-fixtures.ts';
 
-const pgUrl = process.env.CRMHUB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const schemas: string[] = [];
-afterAll(async () => {
-  if (schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: pgUrl });
-  await client.connect();
-  for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  await client.end();
-});
+const schemas = dropSchemasAfterAll();
 
 let fx: EngineFixture | null = null;
 afterEach(async () => {

@@ -1,19 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ProfileId } from '../../src/core/types.ts';
 import { CrmhubError } from '../../src/connector-kit/errors.ts';
-import { deliverWebhooks, engineFixture as baseFixture, type EngineFixture } from './sync-fixtures.ts';
+import {
+  deliverWebhooks,
+  engineFixture as baseFixture,
+  type EngineFixture,
+  dropSchemasAfterAll,
+  pgUrl,
+} from './sync-fixtures.ts';
 
-const pgUrl = process.env.CRMHUB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const schemas: string[] = [];
-afterAll(async () => {
-  if (schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: pgUrl });
-  await client.connect();
-  for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  await client.end();
-});
+const schemas = dropSchemasAfterAll();
 
 let fx: EngineFixture | null = null;
 afterEach(async () => {
@@ -119,7 +116,9 @@ describe.each(['sqlite', 'postgres'] as const)('SyncEngine on %s', (dialect) => 
       mapping.fields.find((f) => f.profileKey === 'email')!.required = true;
       await fx.store.transaction(async (tx) => {
         const anon = await tx.createProfile('person', new Date().toISOString());
-        await tx.writeTraits(anon.id, [{ key: 'plan', value: 'free', source: 'event', changedAt: new Date().toISOString() }]);
+        await tx.writeTraits(anon.id, [
+          { key: 'plan', value: 'free', source: 'event', changedAt: new Date().toISOString() },
+        ]);
         await fx!.engine.onProfilesChanged(tx, [anon.id]);
       });
       await fx.engine.push('alpha');
